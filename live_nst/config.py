@@ -1,0 +1,179 @@
+"""Configuration: frozen dataclasses, read from a TOML file, with CLI flags on top.
+
+Every value is validated when the configuration is built, so a bad value stops the
+program at start with a message naming the key, not halfway through a stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from live_nst.errors import ConfigError
+
+SPECIAL_STYLES = ("original", "blur")
+
+
+def parse_size(text: str, what: str = "size") -> tuple[int, int]:
+    """'1280x720' -> (1280, 720), as (width, height)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+    if not match:
+        raise ConfigError(f"{what} must look like WIDTHxHEIGHT (e.g. 1280x720), got {text!r}")
+    width, height = int(match[1]), int(match[2])
+    if not (16 <= width <= 7680 and 16 <= height <= 4320):
+        raise ConfigError(f"{what} {width}x{height} is out of range: each side must be 16..7680 px")
+    return width, height
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not isinstance(value, (int, float)) or not (low <= value <= high):
+        raise ConfigError(f"{name} must be a number from {low} to {high}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    """What one region (person or background) looks like."""
+
+    style: str
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.style, str) or not self.style:
+            raise ConfigError(f"a region's style must be a style name, 'original' or 'blur', got {self.style!r}")
+        _check_range("strength", self.strength, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    enabled: bool = True
+    model: str = "auto"  # "auto", "landscape", "square" or a .tflite path
+    temporal_smoothing: float = 0.5  # 0 = none; weight of the previous mask where nothing moved
+    feather_px: int = 4  # edge-aware feather radius at processing resolution
+
+    def __post_init__(self) -> None:
+        _check_range("segmentation.temporal_smoothing", self.temporal_smoothing, 0.0, 0.95)
+        _check_range("segmentation.feather_px", self.feather_px, 0, 64)
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    enabled: bool = True
+    blend: float = 0.7  # weight of the warped previous output where motion is consistent
+    scene_cut: float = 0.35  # mean abs frame difference (0..1) that counts as a cut
+
+    def __post_init__(self) -> None:
+        _check_range("temporal.blend", self.blend, 0.0, 0.95)
+        _check_range("temporal.scene_cut", self.scene_cut, 0.01, 1.0)
+
+
+DEFAULT_KEYS = {
+    "next_person_style": "]",
+    "prev_person_style": "[",
+    "next_background_style": "'",
+    "prev_background_style": ";",
+    "swap_styles": "s",
+    "toggle_segmentation": "m",
+    "toggle_styling": "t",
+    "strength_up": "=",
+    "strength_down": "-",
+    "snapshot": "p",
+    "quit": "q",
+}
+
+
+@dataclass(frozen=True)
+class KeysConfig:
+    """Key bindings. Global hotkeys use ``modifier`` + key (pynput syntax, e.g.
+    '<ctrl>+<alt>'), so they do not fire while typing in a meeting chat; the preview
+    window takes the bare key."""
+
+    bindings: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
+    modifier: str = "<ctrl>+<alt>"
+    global_hotkeys: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.bindings) - set(DEFAULT_KEYS))
+        if unknown:
+            raise ConfigError(f"unknown key actions {unknown}; known actions: {sorted(DEFAULT_KEYS)}")
+        keys = list(self.bindings.values())
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ConfigError(f"keys {dupes} are bound to more than one action in [keys]")
+        bad = [k for k in keys if not isinstance(k, str) or len(k) != 1]
+        if bad:
+            raise ConfigError(f"each key must be a single character, got {bad}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    source: str = "auto"  # "auto", "webcam:N", "sample" or a video path
+    output: str = "virtualcam"  # "virtualcam", "preview", "file:PATH", "null"
+    size_wh: tuple[int, int] = (1280, 720)
+    fps: float = 30.0
+    proc_size_wh: tuple[int, int] = (640, 360)
+    device: str = "auto"
+    person: RegionConfig = RegionConfig("starry_night")
+    background: RegionConfig = RegionConfig("great_wave")
+    segmentation: SegmentationConfig = SegmentationConfig()
+    temporal: TemporalConfig = TemporalConfig()
+    keys: KeysConfig = KeysConfig()
+    virtualcam_backend: str | None = None  # None = auto
+    virtualcam_device: str | None = None  # e.g. /dev/video10 on Linux
+    styles_dir: str | None = None  # extra .onnx styles; default: the user config folder
+    crossfade_s: float = 0.3
+
+    def __post_init__(self) -> None:
+        _check_range("fps", self.fps, 1, 240)
+        _check_range("crossfade_s", self.crossfade_s, 0.0, 5.0)
+        if not (self.output in ("virtualcam", "preview", "null") or self.output.startswith("file:")):
+            raise ConfigError(f"output must be virtualcam, preview, file:PATH or null, got {self.output!r}")
+
+    def with_overrides(self, **changes: Any) -> "RunConfig":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_SECTIONS = {"person": RegionConfig, "background": RegionConfig, "segmentation": SegmentationConfig,
+             "temporal": TemporalConfig}
+
+
+def load_config(path: str | Path | None) -> RunConfig:
+    """Read a TOML config file (see README); None gives the defaults."""
+    if path is None:
+        return RunConfig()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return config_from_dict(raw, origin=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], origin: str = "config") -> RunConfig:
+    raw = dict(raw)
+    kwargs: dict[str, Any] = dict(raw.pop("run", {}))
+    try:
+        for name, cls in _SECTIONS.items():
+            if name in raw:
+                base = dataclasses.asdict(getattr(RunConfig(), name))
+                kwargs[name] = cls(**{**base, **raw.pop(name)})
+        if "keys" in raw:
+            keys = dict(raw.pop("keys"))
+            settings = {k: keys.pop(k) for k in ("modifier", "global_hotkeys") if k in keys}
+            kwargs["keys"] = KeysConfig(bindings={**DEFAULT_KEYS, **keys}, **settings)
+        for size_key in ("size_wh", "proc_size_wh"):
+            short = size_key.removesuffix("_wh")
+            if short in kwargs:
+                kwargs[size_key] = parse_size(kwargs.pop(short), short)
+        if raw:
+            raise ConfigError(f"unknown sections {sorted(raw)}")
+        return RunConfig(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None

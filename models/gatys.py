@@ -1,0 +1,69 @@
+"""The optimisation method of Gatys et al. (2015): the slow, high-quality image mode,
+and the quality ceiling the feed-forward networks are measured against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from live_nst.models import losses
+from live_nst.models.vgg import VGGFeatures
+
+
+@dataclass(frozen=True)
+class GatysConfig:
+    steps: int = 300
+    content_weight: float = 1.0
+    style_weight: float = losses.LossWeights().style
+    tv_weight: float = 0.5
+    optimizer: str = "lbfgs"  # or "adam"
+    lr: float = 0.02  # Adam only
+    init: str = "content"  # or "noise"
+
+
+def stylize(content: torch.Tensor, style: torch.Tensor, config: GatysConfig = GatysConfig(),
+            vgg: VGGFeatures | None = None, progress: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+    """Optimise an image so its VGG features match ``content`` and its Grams match ``style``.
+
+    Both inputs are (1, 3, H, W) in [0, 1] on the same device. Returns the image and the
+    final unweighted loss terms.
+    """
+    if config.optimizer not in ("lbfgs", "adam"):
+        raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {config.optimizer!r}")
+    vgg = vgg or VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER)).to(content.device)
+    with torch.no_grad():
+        content_target = vgg(content)
+        style_grams = {k: losses.gram(v) for k, v in vgg(style).items() if k in losses.STYLE_LAYERS}
+    start = content if config.init == "content" else torch.rand_like(content)
+    # Optimise in logit space so the image stays in [0, 1] without clamping gradients away.
+    logits = torch.logit(start.clamp(1e-3, 1 - 1e-3)).clone().requires_grad_(True)
+    terms: dict[str, torch.Tensor] = {}
+
+    def objective() -> torch.Tensor:
+        image = torch.sigmoid(logits)
+        feats = vgg(image)
+        terms["content"] = losses.content_loss(feats, content_target)
+        terms["style"] = losses.style_loss(feats, style_grams)
+        terms["tv"] = losses.total_variation(image)
+        return (config.content_weight * terms["content"] + config.style_weight * terms["style"]
+                + config.tv_weight * terms["tv"])
+
+    if config.optimizer == "lbfgs":
+        optimizer = torch.optim.LBFGS([logits], lr=1.0, max_iter=1, history_size=50)
+    else:
+        optimizer = torch.optim.Adam([logits], lr=config.lr * 5)
+    bar = tqdm(range(config.steps), desc="gatys", disable=not progress, dynamic_ncols=True)
+    for _ in bar:
+        def closure():
+            optimizer.zero_grad()
+            loss = objective()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        bar.set_postfix({k: f"{float(v):.4g}" for k, v in terms.items()})
+    with torch.no_grad():
+        objective()
+    return torch.sigmoid(logits).detach(), {k: float(v) for k, v in terms.items()}

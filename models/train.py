@@ -1,0 +1,190 @@
+"""Train a multi-style network against VGG-19 Gram losses (the distillation of Gatys et al.).
+
+Resumable: checkpoints hold the model, the optimiser, the step and the whole recipe, so
+``--resume`` continues exactly where a run (or a session) stopped. Runs on CUDA (bf16
+autocast), MPS or CPU (bf16 autocast for the VGG where the CPU supports it), and on
+several GPUs when started with torchrun (DistributedDataParallel).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from live_nst.assets import sha256_of
+from live_nst.models import losses
+from live_nst.models.data import RandomCrops, list_images, load_image
+from live_nst.models.networks import build_network, network_from_config, one_hot_weights
+from live_nst.models.vgg import VGGFeatures
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The default recipe (CPU-friendly; raise size and steps on a GPU)."""
+
+    style_paths: tuple[str, ...]
+    content_dir: str
+    arch: str = "mobile"
+    size: int = 160  # content crop, px
+    style_size: int = 320  # long side of the artwork when its Grams are taken
+    batch: int = 8
+    steps: int = 4000
+    lr: float = 2e-3
+    weights: losses.LossWeights = field(default_factory=losses.LossWeights)
+    checkpoint_every: int = 100
+    out_dir: str = "runs/train"
+    seed: int = 0
+
+    @property
+    def style_names(self) -> tuple[str, ...]:
+        return tuple(Path(p).stem for p in self.style_paths)
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested != "auto":
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def style_targets(vgg: VGGFeatures, config: TrainConfig, device: torch.device) -> dict[str, torch.Tensor]:
+    """Per-layer Gram targets stacked over styles: layer -> (S, C, C)."""
+    grams: dict[str, list[torch.Tensor]] = {name: [] for name in losses.STYLE_LAYERS}
+    with torch.no_grad():
+        for path in config.style_paths:
+            feats = vgg(load_image(path, config.style_size).to(device))
+            for name in losses.STYLE_LAYERS:
+                grams[name].append(losses.gram(feats[name].float())[0])
+    return {name: torch.stack(values) for name, values in grams.items()}
+
+
+def save_checkpoint(path: Path, model, optimizer, step: int, config: TrainConfig, history: list) -> None:
+    """Write atomically, so a full disk or a kill never leaves a half checkpoint behind."""
+    payload = {
+        "model": _unwrap(model).state_dict(),
+        "arch": _unwrap(model).config.to_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "config": {**asdict(config), "weights": asdict(config.weights)},
+        "styles": [{"name": name, "artwork": Path(p).name, "sha256": sha256_of(Path(p))}
+                   for name, p in zip(config.style_names, config.style_paths)],
+        "history": history,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    torch.save(payload, partial)
+    partial.replace(path)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise ValueError(f"{path} is not a live-nst checkpoint ({exc}); give a .ckpt written by 'live-nst train'") from exc
+
+
+def config_from_checkpoint(ckpt: dict, **overrides) -> TrainConfig:
+    raw = dict(ckpt["config"])
+    raw["style_paths"] = tuple(raw["style_paths"])
+    raw["weights"] = losses.LossWeights(**raw["weights"])
+    return replace(TrainConfig(**raw), **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+def _batches(config: TrainConfig, rank: int, world: int):
+    dataset = RandomCrops(list_images(config.content_dir), config.size)
+    sampler = torch.utils.data.DistributedSampler(dataset) if world > 1 else None
+    loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch, shuffle=sampler is None,
+                                         sampler=sampler, drop_last=True, num_workers=0)
+    epoch = 0
+    while True:
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def train(config: TrainConfig, resume: str | None = None, device: str = "auto") -> Path:
+    """Run (or continue) training; returns the path of the final checkpoint."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    rank = int(os.environ.get("RANK", 0))
+    if world > 1:
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    dev = pick_device(device)
+    torch.manual_seed(config.seed + rank)
+    random.seed(config.seed + rank)
+
+    ckpt = load_checkpoint(resume) if resume else None
+    model = network_from_config(ckpt["arch"]) if ckpt else build_network(config.arch, len(config.style_paths))
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+    model.to(dev).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if ckpt:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    start, history = (ckpt["step"], ckpt["history"]) if ckpt else (0, [])
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+    vgg = VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER)).to(dev)
+    targets = style_targets(vgg, config, dev)
+    autocast = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type in ("cuda", "cpu"))
+    out_dir = Path(config.out_dir)
+    final = out_dir / "last.ckpt"
+    batches = _batches(config, rank, world)
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=rank != 0,
+               desc="train", dynamic_ncols=True)
+    for step in bar:
+        content = next(batches).to(dev)
+        terms = _step(model, vgg, targets, content, config, autocast)
+        loss = sum(getattr(config.weights, k) * v for k, v in terms.items())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        record = {k: round(float(v), 5) for k, v in terms.items()}
+        bar.set_postfix(record)
+        if rank == 0 and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
+            history.append({"step": step + 1, **record})
+            save_checkpoint(final, model, optimizer, step + 1, config, history)
+    if rank == 0 and start >= config.steps:
+        log.info("checkpoint already at step %d of %d; nothing to do", start, config.steps)
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return final
+
+
+def _step(model, vgg, targets, content, config: TrainConfig, autocast: dict) -> dict[str, torch.Tensor]:
+    n, _, h, w = content.shape
+    num_styles = targets[losses.STYLE_LAYERS[0]].shape[0]
+    index = torch.randint(0, num_styles, (n,), device=content.device)
+    weights = one_hot_weights(index, num_styles, h, w)
+    styled = model(content, weights)
+    with torch.autocast(**autocast):
+        out_feats = vgg(styled)
+        with torch.no_grad():
+            content_feats = vgg(content)
+    out_feats = {k: v.float() for k, v in out_feats.items()}
+    per_sample = {name: t[index] for name, t in targets.items()}
+    return {
+        "content": F.mse_loss(out_feats[losses.CONTENT_LAYER], content_feats[losses.CONTENT_LAYER].float()),
+        "style": losses.style_loss(out_feats, per_sample),
+        "tv": losses.total_variation(styled),
+        "temporal": losses.temporal_loss(model, content, styled, weights),
+    }
