@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-CONTENT_LAYER = "relu4_2"
+CONTENT_LAYER = "relu4_2"  # the layer quality is reported on (DESIGN.md §7)
+# Training adds relu2_2 so faces keep their structure, not only their layout.
+TRAIN_CONTENT_LAYERS = ("relu2_2", "relu4_2")
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ class LossWeights:
     """Default weights for the normalisation documented above."""
 
     content: float = 1.0
-    style: float = 5.0
+    style: float = 2.5
     tv: float = 1.0
     temporal: float = 20.0
 

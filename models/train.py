@@ -143,7 +143,7 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto") 
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
-    vgg = VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER)).to(dev)
+    vgg = VGGFeatures((*losses.STYLE_LAYERS, *losses.TRAIN_CONTENT_LAYERS)).to(dev)
     targets = style_targets(vgg, config, dev)
     autocast = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type in ("cuda", "cpu"))
     out_dir = Path(config.out_dir)
@@ -183,7 +183,8 @@ def _step(model, vgg, targets, content, config: TrainConfig, autocast: dict) -> 
     out_feats = {k: v.float() for k, v in out_feats.items()}
     per_sample = {name: t[index] for name, t in targets.items()}
     return {
-        "content": F.mse_loss(out_feats[losses.CONTENT_LAYER], content_feats[losses.CONTENT_LAYER].float()),
+        "content": sum(F.mse_loss(out_feats[name], content_feats[name].float())
+                       for name in losses.TRAIN_CONTENT_LAYERS),
         "style": losses.style_loss(out_feats, per_sample),
         "tv": losses.total_variation(styled),
         "temporal": losses.temporal_loss(model, content, styled, weights),

@@ -1,0 +1,3 @@
+from live_nst.cli import main
+import sys
+sys.exit(main())

@@ -1,0 +1,227 @@
+"""The processing core: one frame in, one painted frame out. Pure: no devices, no
+threads, no clocks (the caller passes each frame's timestamp), state in this object.
+
+frame -> processing size -> person mask (segment + refine) -> style weights -> one ONNX
+pass per model file -> compose the looks -> temporal blend -> output size.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from live_nst.compose import BLUR, ORIGINAL, RegionLook, blend_layers, blurred, look_maps
+from live_nst.config import RunConfig, SPECIAL_STYLES
+from live_nst.controls import Command
+from live_nst.errors import LiveNSTError, ModelError
+from live_nst.mask import MaskRefiner
+from live_nst.styles import StyleCatalog
+from live_nst.stylize import StyleModel
+from live_nst.temporal import TemporalBlender
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DOWNSCALE = 4  # style weights are smooth: the network takes them at 1/4 size
+STRENGTH_STEP = 0.1
+
+
+@dataclass
+class RegionState:
+    """A region's look, with the look it is cross-fading from."""
+
+    look: str
+    strength: float
+    previous: str | None = None
+    fade_start: float = 0.0
+
+    def switch(self, look: str, now: float) -> None:
+        if look != self.look:
+            self.previous, self.look, self.fade_start = self.look, look, now
+
+    def region_look(self, now: float, duration: float) -> RegionLook:
+        if self.previous is None or duration <= 0:
+            return RegionLook(((self.look, 1.0),), self.strength)
+        t = (now - self.fade_start) / duration
+        if t >= 1.0:
+            self.previous = None
+            return RegionLook(((self.look, 1.0),), self.strength)
+        t = t * t * (3 - 2 * t)  # smoothstep: no visible jump at either end
+        return RegionLook(((self.previous, 1.0 - t), (self.look, t)), self.strength)
+
+
+@dataclass
+class StageTimer:
+    """Milliseconds per stage of the last frame."""
+
+    ms: dict[str, float] = field(default_factory=dict)
+    _start: float = 0.0
+
+    def start(self) -> None:
+        self.ms = {}
+        self._start = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage] = self.ms.get(stage, 0.0) + (now - self._start) * 1000.0
+        self._start = now
+
+
+class FramePipeline:
+    def __init__(self, config: RunConfig, catalog: StyleCatalog, segmenter, threads: int = 0) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.segmenter = segmenter
+        self.refiner = MaskRefiner(config.segmentation)
+        self.blender = TemporalBlender(config.temporal)
+        self.threads = threads
+        self.models: dict[Path, StyleModel] = {}
+        self.broken: set[str] = set()
+        self.person = RegionState(catalog.validate(config.person.style), config.person.strength)
+        self.background = RegionState(catalog.validate(config.background.style), config.background.strength)
+        self.segmentation_on = config.segmentation.enabled and segmenter is not None
+        self.styling_on = True
+        self.temporal_on = config.temporal.enabled
+        self.timer = StageTimer()
+        self.last_mask: np.ndarray | None = None
+        for look in (self.person.look, self.background.look):
+            self._model_for(look)  # a broken model fails at start, not mid-stream
+
+    # --- commands -------------------------------------------------------------------
+    def apply(self, command: Command, now: float) -> None:
+        """Apply a hotkey command between frames."""
+        if command in (Command.NEXT_PERSON_STYLE, Command.PREV_PERSON_STYLE):
+            self._step_style(self.person, 1 if command is Command.NEXT_PERSON_STYLE else -1, now)
+        elif command in (Command.NEXT_BACKGROUND_STYLE, Command.PREV_BACKGROUND_STYLE):
+            self._step_style(self.background, 1 if command is Command.NEXT_BACKGROUND_STYLE else -1, now)
+        elif command is Command.SWAP_STYLES:
+            person_look = self.person.look
+            self.person.switch(self.background.look, now)
+            self.background.switch(person_look, now)
+            self.blender.reset()
+        elif command is Command.TOGGLE_SEGMENTATION:
+            self.segmentation_on = not self.segmentation_on and self.segmenter is not None
+        elif command is Command.TOGGLE_STYLING:
+            self.styling_on = not self.styling_on
+            self.blender.reset()
+        elif command in (Command.STRENGTH_UP, Command.STRENGTH_DOWN):
+            step = STRENGTH_STEP if command is Command.STRENGTH_UP else -STRENGTH_STEP
+            for region in (self.person, self.background):
+                region.strength = round(min(1.0, max(0.0, region.strength + step)), 2)
+
+    def set_style(self, region: str, look: str, now: float) -> bool:
+        """Switch a region to ``look``; False (and the region unchanged) if it cannot load."""
+        state = self.person if region == "person" else self.background
+        try:
+            self.catalog.validate(look)
+            self._model_for(look)
+        except LiveNSTError as exc:
+            log.error("cannot switch the %s to %r, staying on %r: %s", region, look, state.look, exc)
+            self.broken.add(look)
+            return False
+        state.switch(look, now)
+        self.blender.reset()
+        return True
+
+    def _step_style(self, state: RegionState, step: int, now: float) -> None:
+        cycle = [name for name in self.catalog.cycle() if name not in self.broken]
+        index = cycle.index(state.look) if state.look in cycle else 0
+        for offset in range(1, len(cycle)):
+            look = cycle[(index + step * offset) % len(cycle)]
+            if self.set_style("person" if state is self.person else "background", look, now):
+                return
+
+    def _model_for(self, look: str) -> StyleModel | None:
+        if look in SPECIAL_STYLES:
+            return None
+        entry = self.catalog.get(look)
+        if entry.path not in self.models:
+            self.models[entry.path] = StyleModel(entry.path, self.config.device, self.threads)
+        return self.models[entry.path]
+
+    # --- frames -----------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget all frame history (a new source, a seek)."""
+        self.refiner.reset()
+        self.blender.reset()
+        if self.segmenter is not None:
+            self.segmenter.reset()
+
+    def process(self, frame: np.ndarray, timestamp: float) -> np.ndarray:
+        """frame (H, W, 3) uint8 RGB at any size -> painted frame at the output size."""
+        self.timer.start()
+        proc = _resize(frame, self.config.proc_size_wh, cv2.INTER_AREA)
+        self.timer.lap("resize_in")
+        person, background = self._region_looks(timestamp)
+        mask = self._mask(proc, timestamp, person, background)
+        self.timer.lap("segment")
+        layers = self._stylized_layers(proc, mask, person, background)
+        self.timer.lap("stylize")
+        composed = blend_layers(layers)
+        self.timer.lap("compose")
+        if self.temporal_on and self.styling_on:
+            composed = self.blender.blend(composed, proc)
+        self.timer.lap("temporal")
+        out = _resize(composed, self.config.size_wh, cv2.INTER_LINEAR)
+        self.timer.lap("resize_out")
+        return out
+
+    def _region_looks(self, now: float) -> tuple[RegionLook, RegionLook]:
+        if not self.styling_on:
+            plain = RegionLook(((ORIGINAL, 1.0),))
+            return plain, plain
+        duration = self.config.crossfade_s
+        return self.person.region_look(now, duration), self.background.region_look(now, duration)
+
+    def _mask(self, proc: np.ndarray, now: float, person: RegionLook, background: RegionLook) -> np.ndarray | None:
+        if not self.segmentation_on or person == background:
+            self.last_mask = None
+            return None
+        raw = self.segmenter.segment(proc, int(now * 1000))
+        self.last_mask = self.refiner.refine(raw, proc)
+        return self.last_mask
+
+    def _stylized_layers(self, proc, mask, person, background) -> list[tuple[np.ndarray, object]]:
+        maps = look_maps(mask, person, background)
+        small_mask = None if mask is None else cv2.resize(
+            mask, (max(1, proc.shape[1] // WEIGHTS_DOWNSCALE), max(1, proc.shape[0] // WEIGHTS_DOWNSCALE)),
+            interpolation=cv2.INTER_AREA)
+        small_maps = look_maps(small_mask, person, background)
+        by_model: dict[Path, list[str]] = defaultdict(list)
+        for look in maps:
+            if look not in SPECIAL_STYLES:
+                by_model[self.catalog.get(look).path].append(look)
+        layers: list[tuple[np.ndarray, object]] = []
+        for path, looks in by_model.items():
+            model = self.models.get(path) or self._model_for(looks[0])
+            coverage = sum(maps[look] for look in looks)
+            weights = self._style_weights(model, looks, small_maps, small_mask, proc.shape[:2])
+            layers.append((model.run(proc, weights), coverage))
+        if ORIGINAL in maps:
+            layers.append((proc, maps[ORIGINAL]))
+        if BLUR in maps:
+            layers.append((blurred(proc), maps[BLUR]))
+        return layers
+
+    def _style_weights(self, model: StyleModel, looks: list[str], small_maps, small_mask, shape_hw) -> np.ndarray:
+        """(S, h, w) weights over the model's styles, normalised where the model is used."""
+        shape = small_mask.shape if small_mask is not None else (
+            max(1, shape_hw[0] // WEIGHTS_DOWNSCALE), max(1, shape_hw[1] // WEIGHTS_DOWNSCALE))
+        weights = np.zeros((model.num_styles, *shape), np.float32)
+        for look in looks:
+            weights[self.catalog.get(look).index] += small_maps[look]
+        total = weights.sum(axis=0, keepdims=True)
+        uncovered = total[0] < 1e-6
+        weights[self.catalog.get(looks[0]).index][uncovered] = 1.0  # unused there; keeps the sum 1
+        return weights / np.maximum(weights.sum(axis=0, keepdims=True), 1e-6)
+
+
+def _resize(image: np.ndarray, size_wh: tuple[int, int], interpolation: int) -> np.ndarray:
+    if (image.shape[1], image.shape[0]) == tuple(size_wh):
+        return image
+    return cv2.resize(image, tuple(size_wh), interpolation=interpolation)

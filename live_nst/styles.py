@@ -1,0 +1,96 @@
+"""The installed styles: the pack shipped in the package plus user .onnx files.
+
+A style is addressed by name. Several styles may live in one model file (the shipped
+pack is one multi-style network); the pipeline paints all styles of one file in a
+single pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from live_nst.config import SPECIAL_STYLES
+from live_nst.errors import ConfigError, ModelError
+from live_nst.stylize import StyleInfo, read_metadata, styles_from_metadata
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StyleEntry:
+    info: StyleInfo
+    path: Path  # the model file holding this style
+    index: int  # the style's position among the file's style weights
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+def user_styles_dir() -> Path:
+    """Where users drop extra .onnx styles (``LIVE_NST_STYLES`` overrides)."""
+    env = os.environ.get("LIVE_NST_STYLES")
+    if env:
+        return Path(env).expanduser()
+    if os.name == "nt":
+        return Path(os.environ.get("APPDATA", Path.home())) / "live-nst" / "styles"
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "live-nst" / "styles"
+
+
+def packaged_styles_dir() -> Path:
+    return Path(str(resources.files("live_nst.styles")))
+
+
+class StyleCatalog:
+    """Name -> StyleEntry over the packaged models and a user folder."""
+
+    def __init__(self, folders: list[Path]) -> None:
+        self.entries: dict[str, StyleEntry] = {}
+        self.problems: dict[Path, str] = {}
+        for folder in folders:
+            for path in sorted(folder.glob("*.onnx")) if folder.is_dir() else []:
+                self._add_file(path)
+
+    @classmethod
+    def default(cls, extra_dir: str | Path | None = None) -> "StyleCatalog":
+        return cls([packaged_styles_dir(), Path(extra_dir) if extra_dir else user_styles_dir()])
+
+    def _add_file(self, path: Path) -> None:
+        try:
+            infos = styles_from_metadata(path, read_metadata(path))
+        except ModelError as exc:
+            # A broken user file must not take the other styles down with it.
+            log.warning("skipping style file: %s", exc)
+            self.problems[path] = str(exc)
+            return
+        for index, info in enumerate(infos):
+            if info.name in self.entries or info.name in SPECIAL_STYLES:
+                log.warning("style %r in %s is already defined by %s; skipping it",
+                            info.name, path, self.entries.get(info.name, "a built-in look").__str__())
+                continue
+            self.entries[info.name] = StyleEntry(info, path, index)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.entries)
+
+    def cycle(self) -> list[str]:
+        """The order hotkeys step through: every style, then the two built-in looks."""
+        return [*self.entries, *SPECIAL_STYLES]
+
+    def get(self, name: str) -> StyleEntry:
+        if name not in self.entries:
+            known = ", ".join([*self.entries, *SPECIAL_STYLES]) or "none installed"
+            raise ConfigError(f"unknown style {name!r}; known styles: {known}. "
+                              f"'live-nst styles' lists them; add one by dropping an exported .onnx "
+                              f"file into {user_styles_dir()}")
+        return self.entries[name]
+
+    def validate(self, name: str) -> str:
+        if name not in SPECIAL_STYLES:
+            self.get(name)
+        return name

@@ -1,0 +1,150 @@
+"""Style networks in ONNX Runtime: provider choice, contract checks, one-pass inference.
+
+The execution provider is chosen among those the installed onnxruntime offers and that
+actually work on this machine: a provider that is listed but fails to create a session
+or to run (a missing CUDA library, say) is dropped and the next one tried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from live_nst import contract
+from live_nst.errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+
+# Preference order for "auto", fastest first; names as --device takes them.
+PROVIDERS = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+@dataclass(frozen=True)
+class StyleInfo:
+    """One style inside a model file."""
+
+    name: str
+    title: str
+    artist: str
+    artwork: str
+    license: str
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The model's metadata props, read without building a session."""
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError and others for bad files
+        raise ModelError(f"{path} is not a readable ONNX model ({exc}). Delete or replace the file.") from exc
+    return {prop.key: prop.value for prop in model.metadata_props}
+
+
+def styles_from_metadata(path: Path, meta: dict[str, str]) -> list[StyleInfo]:
+    missing = [key for key in contract.REQUIRED_KEYS if key not in meta]
+    if missing:
+        raise ModelError(f"{path} lacks the live-nst metadata {missing}: export it with 'live-nst export'")
+    if meta[contract.KEY_CONTRACT] != contract.CONTRACT_VERSION:
+        raise ModelError(f"{path} follows model contract {meta[contract.KEY_CONTRACT]}, this live-nst "
+                         f"reads contract {contract.CONTRACT_VERSION}: re-export it with this version")
+    try:
+        raw = json.loads(meta[contract.KEY_STYLES])
+        return [StyleInfo(s["name"], s.get("title", s["name"]), s.get("artist", ""),
+                          s.get("artwork", ""), s.get("license", "")) for s in raw]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path}: metadata {contract.KEY_STYLES} is malformed ({exc})") from exc
+
+
+def resolve_providers(device: str) -> list[str]:
+    """Providers to try, in order, for a --device value."""
+    available = ort.get_available_providers()
+    if device == "auto":
+        return [p for p in PROVIDERS.values() if p in available]
+    if device not in PROVIDERS:
+        raise ConfigError(f"--device must be auto or one of {sorted(PROVIDERS)}, got {device!r}")
+    wanted = PROVIDERS[device]
+    if wanted not in available:
+        raise ConfigError(f"device {device!r} ({wanted}) is not offered by the installed onnxruntime "
+                          f"(it offers {available}); use --device auto or install the matching onnxruntime build")
+    return [wanted]
+
+
+class StyleModel:
+    """One ONNX style network; ``run`` paints an image with per-pixel style weights."""
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"style model {self.path} does not exist")
+        self.styles = styles_from_metadata(self.path, read_metadata(self.path))
+        self.session = self._open_session(resolve_providers(device), threads)
+        self.provider = self.session.get_providers()[0]
+        self._check_contract()
+
+    @property
+    def num_styles(self) -> int:
+        return len(self.styles)
+
+    def _open_session(self, providers: list[str], threads: int) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        failures = []
+        for provider in providers:
+            chain = [provider] if provider == PROVIDERS["cpu"] else [provider, PROVIDERS["cpu"]]
+            try:
+                session = ort.InferenceSession(str(self.path), options, providers=chain)
+            except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
+                if "INVALID_PROTOBUF" in str(exc) or "Protobuf parsing failed" in str(exc):
+                    raise ModelError(f"{self.path} is corrupt ({exc}); delete or re-export it") from exc
+                failures.append(f"{provider}: {exc}")
+                continue
+            if session.get_providers()[0] == provider and self._smoke_test(session):
+                return session
+            failures.append(f"{provider}: not usable on this machine")
+        raise ModelError(f"no execution provider could run {self.path}: {'; '.join(failures)}")
+
+    def _smoke_test(self, session: ort.InferenceSession) -> bool:
+        try:
+            image = np.zeros((1, 3, 32, 32), np.float32)
+            weights = np.full((1, self.num_styles, 8, 8), 1.0 / self.num_styles, np.float32)
+            session.run(None, {contract.INPUT_IMAGE: image, contract.INPUT_STYLE_WEIGHTS: weights})
+            return True
+        except Exception as exc:  # noqa: BLE001
+            log.warning("provider %s failed a test run: %s", session.get_providers()[0], exc)
+            return False
+
+    def _check_contract(self) -> None:
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        outputs = [o.name for o in self.session.get_outputs()]
+        expected = {contract.INPUT_IMAGE, contract.INPUT_STYLE_WEIGHTS}
+        if set(inputs) != expected or outputs != [contract.OUTPUT]:
+            raise ModelError(f"{self.path} has inputs {sorted(inputs)} and outputs {outputs}; the model "
+                             f"contract needs inputs {sorted(expected)} and output ['{contract.OUTPUT}']")
+        s = inputs[contract.INPUT_STYLE_WEIGHTS][1]
+        if isinstance(s, int) and s != self.num_styles:
+            raise ModelError(f"{self.path} takes {s} style weights but its metadata lists "
+                             f"{self.num_styles} styles: the file and its metadata do not match")
+
+    def run(self, image: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """image (H, W, 3) uint8 RGB, weights (S, h, w) float32 -> (H, W, 3) uint8 RGB."""
+        if weights.shape[0] != self.num_styles:
+            raise ValueError(f"weights have {weights.shape[0]} styles, model {self.path.name} has {self.num_styles}")
+        blob = cv2.dnn.blobFromImage(image, scalefactor=1.0 / 255.0)  # HWC uint8 -> NCHW float32
+        feeds = {contract.INPUT_IMAGE: blob, contract.INPUT_STYLE_WEIGHTS: weights[None]}
+        out = self.session.run(None, feeds)[0][0]  # (3, H, W) in [0, 1]
+        return np.ascontiguousarray(cv2.convertScaleAbs(out.transpose(1, 2, 0), alpha=255.0))
