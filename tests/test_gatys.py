@@ -1,0 +1,50 @@
+"""The Gatys et al. optimisation lowers its objective with either optimiser."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from live_nst.models import losses  # noqa: E402
+from live_nst.models.data import load_image  # noqa: E402
+from live_nst.models.gatys import GatysConfig, stylize  # noqa: E402
+from live_nst.models.vgg import VGGFeatures  # noqa: E402
+
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture(scope="module")
+def vgg() -> VGGFeatures:
+    return VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER))
+
+
+@pytest.fixture(scope="module")
+def pair(shared_data):
+    content = load_image(shared_data / "content" / "pypi_samples" / "skimage_chelsea.jpg", 64)
+    style = load_image(shared_data / "styles" / "starry_night.jpg", 64)
+    return content, style
+
+
+def objective(terms: dict[str, float], config: GatysConfig) -> float:
+    return (config.content_weight * terms["content"] + config.style_weight * terms["style"]
+            + config.tv_weight * terms["tv"])
+
+
+@pytest.mark.parametrize("optimizer, steps", [("adam", 8), ("lbfgs", 5)])
+def test_a_few_steps_lower_the_loss(optimizer, steps, pair, vgg):
+    content, style = pair
+    config = GatysConfig(steps=steps, optimizer=optimizer)
+    _, before = stylize(content, style, GatysConfig(steps=0, optimizer=optimizer), vgg=vgg, progress=False)
+    image, after = stylize(content, style, config, vgg=vgg, progress=False)
+    assert objective(after, config) < 0.9 * objective(before, config), (before, after)
+    assert after["style"] < before["style"]
+    assert image.shape == content.shape
+    assert float(image.min()) >= 0.0 and float(image.max()) <= 1.0
+    assert not torch.allclose(image, content, atol=1e-3)
+
+
+def test_unknown_optimizer_is_refused(pair, vgg):
+    content, style = pair
+    with pytest.raises(ValueError, match="optimizer"):
+        stylize(content, style, GatysConfig(optimizer="sgd"), vgg=vgg, progress=False)

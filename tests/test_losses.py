@@ -1,0 +1,128 @@
+"""Gram matrices and the loss terms: their defining properties, and that the full training
+objective sends gradients to every parameter of both architectures."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from live_nst.models import losses  # noqa: E402
+from live_nst.models.networks import build_network  # noqa: E402
+from live_nst.models.vgg import VGGFeatures  # noqa: E402
+
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture(scope="module")
+def vgg() -> VGGFeatures:
+    return VGGFeatures((*losses.STYLE_LAYERS, *losses.TRAIN_CONTENT_LAYERS))
+
+
+def features(seed: int = 0, shape=(2, 5, 6, 7)) -> torch.Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_gram_is_symmetric_and_positive_semidefinite():
+    g = losses.gram(features())
+    torch.testing.assert_close(g, g.transpose(1, 2))
+    assert torch.linalg.eigvalsh(g).min() > -1e-10
+
+
+def test_gram_entry_is_the_mean_over_positions_of_a_channel_product():
+    f = features()
+    g = losses.gram(f)
+    torch.testing.assert_close(g[1, 2, 3], (f[1, 2] * f[1, 3]).mean())
+
+
+def test_gram_ignores_where_things_are():
+    f = features()
+    order = torch.randperm(6 * 7, generator=torch.Generator().manual_seed(1))
+    shuffled = f.reshape(2, 5, -1)[:, :, order].reshape(f.shape)
+    assert not torch.equal(shuffled, f)
+    torch.testing.assert_close(losses.gram(shuffled), losses.gram(f))
+
+
+def test_gram_scales_quadratically():
+    f = features()
+    torch.testing.assert_close(losses.gram(3.0 * f), 9.0 * losses.gram(f))
+
+
+def test_gram_is_normalised_by_size_so_a_tiled_image_has_the_same_gram():
+    f = features()
+    tiled = f.repeat(1, 1, 2, 3)
+    torch.testing.assert_close(losses.gram(tiled), losses.gram(f))
+
+
+def test_content_and_style_losses_vanish_for_identical_inputs_only(vgg):
+    images = torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        feats = vgg(images)
+        other = vgg(images.flip(-1).roll(7, dims=-2))
+    own_grams = {name: losses.gram(feats[name]) for name in losses.STYLE_LAYERS}
+    assert float(losses.content_loss(feats, feats)) == 0.0
+    assert float(losses.style_loss(feats, own_grams)) == pytest.approx(0.0, abs=1e-10)
+    assert float(losses.content_loss(other, feats)) > 1e-3
+    assert float(losses.style_loss({k: v.flip(0) for k, v in feats.items()}, own_grams)) > 1e-6
+
+
+def test_style_loss_broadcasts_one_target_over_the_batch(vgg):
+    image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        feats = vgg(image.expand(3, -1, -1, -1))
+        target = {name: losses.gram(vgg(image)[name]) for name in losses.STYLE_LAYERS}
+    assert float(losses.style_loss(feats, target)) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_total_variation_is_zero_for_flat_images_only():
+    assert float(losses.total_variation(torch.full((1, 3, 16, 16), 0.3))) == 0.0
+    ramp = torch.linspace(0, 1, 16).expand(1, 3, 16, 16)
+    assert float(losses.total_variation(ramp)) == pytest.approx(1 / 15)
+
+
+class PositionDependent(nn.Module):
+    """Adds a fixed pattern tied to pixel positions: not shift-equivariant."""
+
+    def forward(self, image, weights):
+        h, w = image.shape[-2:]
+        yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        return image + 0.2 * torch.sin(0.7 * yy + 0.3 * xx)
+
+
+def test_temporal_loss_rewards_shift_equivariance_only():
+    content = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    weights = torch.ones(2, 1, 32, 32)
+    torch.manual_seed(0)
+    circular = nn.Conv2d(3, 3, 3, padding=1, padding_mode="circular")  # equivariant to torch.roll
+
+    def run(network) -> float:
+        torch.manual_seed(5)  # a non-zero shift for each network
+        with torch.no_grad():
+            return float(losses.temporal_loss(network, content, network(content, weights), weights, noise=0.0))
+
+    assert run(lambda image, w: image) == 0.0
+    assert run(lambda image, w: circular(image)) < 1e-12
+    assert run(PositionDependent()) > 1e-3
+
+
+@pytest.mark.parametrize("arch", ["mobile", "johnson"])
+def test_training_objective_reaches_every_parameter(arch, vgg):
+    torch.manual_seed(0)
+    network = build_network(arch, num_styles=3)
+    content = torch.rand(2, 3, 32, 40)
+    # Mixed per-pixel weights: every style's scale and shift must take part.
+    weights = torch.softmax(2 * torch.randn(2, 3, 32, 40), dim=1)
+    styled = network(content, weights)
+    out, ref = vgg(styled), vgg(content)
+    style_target = {name: losses.gram(ref[name].detach()).flip(0) for name in losses.STYLE_LAYERS}
+    terms = {
+        "content": sum(losses.content_loss(out, ref, layer) for layer in losses.TRAIN_CONTENT_LAYERS),
+        "style": losses.style_loss(out, style_target),
+        "tv": losses.total_variation(styled),
+        "temporal": losses.temporal_loss(network, content, styled, weights),
+    }
+    sum(terms.values()).backward()
+    dead = [name for name, p in network.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
+    assert not dead, f"no gradient reaches {dead}"
+    assert all(torch.isfinite(p.grad).all() for p in network.parameters())

@@ -1,0 +1,88 @@
+"""A tiny real training run: the loss falls, a checkpoint is written, and resuming
+continues from its step with the model, optimiser and history it left."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from live_nst.models.train import TrainConfig, load_checkpoint, train  # noqa: E402
+
+pytestmark = [pytest.mark.train, pytest.mark.slow]
+
+PHOTOS = ("pypi_samples/skimage_astronaut.jpg", "pypi_samples/skimage_chelsea.jpg",
+          "pypi_samples/skimage_coffee.jpg", "pypi_samples/sklearn_flower.jpg",
+          "people_deepface/deepface_img1.jpg", "people_deepface/deepface_img2.jpg")
+FIRST_STEPS = 30
+MORE_STEPS = 4
+
+
+def weighted(record: dict, config: TrainConfig) -> float:
+    return sum(getattr(config.weights, k) * record[k] for k in ("content", "style", "tv", "temporal"))
+
+
+@pytest.fixture(scope="module")
+def first_run(shared_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    content = root / "content"
+    content.mkdir()
+    for name in PHOTOS:
+        shutil.copy(shared_data / "content" / name, content / name.replace("/", "_"))
+    config = TrainConfig(style_paths=(str(shared_data / "styles" / "starry_night.jpg"),),
+                         content_dir=str(content), size=48, style_size=96, batch=2, steps=FIRST_STEPS,
+                         lr=1e-2, checkpoint_every=1, out_dir=str(root / "run"))
+    path = train(config, device="cpu")
+    return config, path, load_checkpoint(path)
+
+
+def test_training_lowers_the_loss_and_writes_a_checkpoint(first_run):
+    config, path, ckpt = first_run
+    assert path.is_file() and not list(path.parent.glob("*.part"))
+    assert ckpt["step"] == FIRST_STEPS
+    assert ckpt["arch"]["name"] == "mobile" and ckpt["arch"]["num_styles"] == 1
+    assert [s["name"] for s in ckpt["styles"]] == ["starry_night"]
+    history = ckpt["history"]
+    assert [r["step"] for r in history] == list(range(1, FIRST_STEPS + 1))
+    # Single steps are noisy (random crops): compare the first and last five.
+    start = sum(weighted(r, config) for r in history[:5]) / 5
+    end = sum(weighted(r, config) for r in history[-5:]) / 5
+    assert end < 0.85 * start, [round(weighted(r, config), 3) for r in history]
+
+
+def test_resume_continues_from_the_checkpoint_step(first_run):
+    config, path, before = first_run
+    saved = path.with_name("first.ckpt")
+    shutil.copy(path, saved)
+    train(replace(config, steps=FIRST_STEPS + MORE_STEPS), resume=str(saved), device="cpu")
+    after = load_checkpoint(path)
+    assert after["step"] == FIRST_STEPS + MORE_STEPS
+    assert [r["step"] for r in after["history"]] == list(range(1, FIRST_STEPS + MORE_STEPS + 1))
+    assert after["history"][:FIRST_STEPS] == before["history"]
+    # The optimiser state came along: Adam counts the steps of both runs.
+    adam_steps = {float(state["step"]) for state in after["optimizer"]["state"].values()}
+    assert adam_steps == {float(FIRST_STEPS + MORE_STEPS)}
+    changed = [k for k in before["model"] if not torch.equal(before["model"][k], after["model"][k])]
+    assert changed, "resuming did not train the model any further"
+
+
+def test_resume_at_the_final_step_changes_nothing(first_run, tmp_path):
+    config, path, _ = first_run
+    done = tmp_path / "done.ckpt"
+    shutil.copy(path, done)
+    other_out = tmp_path / "out"
+    ckpt = load_checkpoint(done)
+    final = train(replace(config, steps=ckpt["step"], out_dir=str(other_out)), resume=str(done), device="cpu")
+    assert not final.exists(), "a finished run wrote a new checkpoint"
+    assert load_checkpoint(done)["step"] == ckpt["step"]
+
+
+def test_resume_from_a_file_that_is_not_a_checkpoint_names_it(first_run, tmp_path):
+    config, _, _ = first_run
+    bogus = tmp_path / "notes.ckpt"
+    bogus.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="notes.ckpt"):
+        train(config, resume=str(bogus), device="cpu")
