@@ -71,10 +71,11 @@ def export_network(network, path: str | Path, styles: Sequence[str | Mapping[str
     path = Path(path)
     network = copy.deepcopy(getattr(network, "module", network)).cpu().float().eval()
     num_styles = _num_styles(network, styles)
+    entries = _style_entries(styles)  # argument errors before the slow part
     proto = _trace(network, num_styles)
     if fp16:
         proto = to_fp16(proto)
-    _set_metadata(proto, styles, network, recipe or {}, quality or {})
+    _set_metadata(proto, entries, network, recipe or {}, quality or {})
     _check_self_contained(proto, path)
     tol = tolerance if tolerance is not None else (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
 
@@ -109,7 +110,11 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, fp16: bool = 
         raise ExportError(f"{ckpt_path}: its weights do not fit its architecture {ckpt['arch']} ({exc}). "
                           f"The checkpoint is damaged or from an incompatible live-nst version.") from exc
     lookup = {**STYLE_CATALOG, **(styles_meta or {})}
-    styles = [_catalog_entry(entry, lookup) for entry in ckpt["styles"]]
+    try:
+        styles = [_catalog_entry(entry, lookup) for entry in ckpt["styles"]]
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise ExportError(f"{ckpt_path}: its style list {ckpt['styles']!r:.200} is malformed ({exc!r}); "
+                          f"the checkpoint is damaged or from an incompatible live-nst version.") from exc
     return export_network(network, out_path, styles, recipe=_recipe(ckpt), quality=quality, fp16=fp16,
                           parity_sizes=parity_sizes)
 
@@ -215,6 +220,8 @@ def _trace(network, num_styles: int):
 def _style_entry(style: str | Mapping[str, str]) -> dict[str, str]:
     if isinstance(style, str):
         style = {"name": style}
+    if not isinstance(style, Mapping):
+        raise ConfigError(f"a style entry must be a name or a mapping with a 'name', got {style!r}")
     name = str(style.get("name", "")).strip()
     if not name:
         raise ConfigError(f"every style needs a non-empty 'name'; got {dict(style)}")
@@ -234,11 +241,16 @@ def _catalog_entry(ckpt_style: Mapping, lookup: Mapping[str, Mapping[str, str]])
             "license": known.get("license", "unknown")}
 
 
-def _set_metadata(proto, styles, network, recipe: Mapping, quality: Mapping) -> None:
+def _style_entries(styles: Sequence[str | Mapping[str, str]]) -> list[dict[str, str]]:
     entries = [_style_entry(style) for style in styles]
     names = [entry["name"] for entry in entries]
     if len(set(names)) != len(names):
         raise ConfigError(f"style names must be unique within one model; got {names}")
+    return entries
+
+
+def _set_metadata(proto, entries: list[dict[str, str]], network, recipe: Mapping, quality: Mapping) -> None:
+    names = [entry["name"] for entry in entries]
     values = {
         contract.KEY_CONTRACT: contract.CONTRACT_VERSION,
         contract.KEY_STYLES: json.dumps(entries),

@@ -23,7 +23,7 @@ from live_nst.pipeline import FramePipeline
 from live_nst.segment import MediaPipeSegmenter, resolve_segmentation_model
 from live_nst.sinks import Sink, open_sink_with_fallback
 from live_nst.sources import Source, open_source
-from live_nst.styles import StyleCatalog
+from live_nst.catalog import StyleCatalog
 
 log = logging.getLogger(__name__)
 

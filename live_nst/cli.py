@@ -71,7 +71,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
-    from live_nst.styles import StyleCatalog, user_styles_dir
+    from live_nst.catalog import StyleCatalog, user_styles_dir
 
     catalog = StyleCatalog.default(args.styles_dir)
     rows = [{"name": e.name, "title": e.info.title, "artist": e.info.artist, "artwork": e.info.artwork,

@@ -63,7 +63,9 @@ class SegmentationConfig:
 class TemporalConfig:
     enabled: bool = True
     blend: float = 0.7  # weight of the warped previous output where motion is consistent
-    scene_cut: float = 0.35  # mean abs frame difference (0..1) that counts as a cut
+    # Mean abs frame difference (0..1) that counts as a cut; measured on the clips here:
+    # 0.14-0.33 at cuts, at most 0.08 between consecutive frames of one shot.
+    scene_cut: float = 0.12
 
     def __post_init__(self) -> None:
         _check_range("temporal.blend", self.blend, 0.0, 0.95)

@@ -47,21 +47,19 @@ class MaskRefiner:
         self._prev_mask = None
 
     def refine(self, mask: np.ndarray, frame: np.ndarray) -> np.ndarray:
-        """(H, W) float mask + (H, W, 3) uint8 RGB frame -> refined (H, W) float32 mask."""
-        shape_hw = frame.shape[:2]
+        """(H, W) float mask + (H, W, 3) uint8 RGB frame -> refined (H, W) float32 mask
+        in [0, 1] at the frame's size (a new array; the arguments are not modified)."""
         mask = _checked_mask(mask, frame)
         grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         smoothed = self._smooth(mask, grey)
+        if smoothed is mask and self.config.temporal_smoothing > 0:
+            smoothed = mask.copy()  # the history must not share memory with the caller
         # The unfeathered mask is the history: feathering it again every frame would
         # blur static edges more and more.
         self._prev_grey, self._prev_mask = grey, smoothed
         radius = int(self.config.feather_px)
-        refined = smoothed if radius <= 0 else guided_filter(grey, smoothed, radius, GUIDE_EPS)
-        if refined is smoothed:
-            refined = smoothed.copy()
+        refined = guided_filter(grey, smoothed, radius, GUIDE_EPS) if radius > 0 else smoothed.copy()
         np.clip(refined, 0.0, 1.0, out=refined)
-        if refined.shape != shape_hw:  # never: the guided filter keeps the size
-            raise RuntimeError(f"refined mask has shape {refined.shape}, expected {shape_hw}")
         return refined
 
     def _smooth(self, mask: np.ndarray, grey: np.ndarray) -> np.ndarray:
@@ -108,21 +106,23 @@ def guided_filter(guide_grey: np.ndarray, src: np.ndarray, radius: int, eps: flo
     step = max(1, min(4, radius // 2))
     small_wh = (max(1, width // step), max(1, height // step))
     small_radius = max(1, round(radius / step))
-    guide = guide_grey.astype(np.float32) * np.float32(1.0 / 255.0)
     if step > 1:
-        guide_s = cv2.resize(guide, small_wh, interpolation=cv2.INTER_AREA)
-        src_s = cv2.resize(src, small_wh, interpolation=cv2.INTER_AREA)
+        guide_u8 = cv2.resize(guide_grey, small_wh, interpolation=cv2.INTER_AREA)
+        src = cv2.resize(src, small_wh, interpolation=cv2.INTER_AREA)
     else:
-        guide_s, src_s = guide, src
+        guide_u8 = guide_grey
+    guide = guide_u8.astype(np.float32) * np.float32(1.0 / 255.0)
     ksize = (2 * small_radius + 1, 2 * small_radius + 1)
     box = lambda image: cv2.boxFilter(image, cv2.CV_32F, ksize, borderType=cv2.BORDER_REFLECT)  # noqa: E731
-    mean_i, mean_p = box(guide_s), box(src_s)
-    cov_ip = box(guide_s * src_s) - mean_i * mean_p
-    var_i = box(guide_s * guide_s) - mean_i * mean_i
+    mean_i, mean_p = box(guide), box(src)
+    cov_ip = box(guide * src) - mean_i * mean_p
+    var_i = box(guide * guide) - mean_i * mean_i
     a = cov_ip / (var_i + np.float32(eps))
     b = mean_p - a * mean_i
     mean_a, mean_b = box(a), box(b)
     if step > 1:
         mean_a = cv2.resize(mean_a, (width, height), interpolation=cv2.INTER_LINEAR)
         mean_b = cv2.resize(mean_b, (width, height), interpolation=cv2.INTER_LINEAR)
-    return cv2.add(cv2.multiply(mean_a, guide), mean_b)
+    # q = a * I + b at full size, with I the uint8 guide scaled to [0, 1] on the fly
+    out = cv2.multiply(mean_a, guide_grey, scale=1.0 / 255.0, dtype=cv2.CV_32F)
+    return cv2.add(out, mean_b, dst=out)

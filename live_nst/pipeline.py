@@ -21,7 +21,7 @@ from live_nst.config import RunConfig, SPECIAL_STYLES
 from live_nst.controls import Command
 from live_nst.errors import LiveNSTError, ModelError
 from live_nst.mask import MaskRefiner
-from live_nst.styles import StyleCatalog
+from live_nst.catalog import StyleCatalog
 from live_nst.stylize import StyleModel
 from live_nst.temporal import TemporalBlender
 
@@ -143,6 +143,11 @@ class FramePipeline:
         if entry.path not in self.models:
             self.models[entry.path] = StyleModel(entry.path, self.config.device, self.threads)
         return self.models[entry.path]
+
+    def close(self) -> None:
+        """Release the segmenter (MediaPipe complains at exit about tasks left open)."""
+        if self.segmenter is not None:
+            self.segmenter.close()
 
     # --- frames -----------------------------------------------------------------------
     def reset(self) -> None:

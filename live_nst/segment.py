@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from live_nst.assets import Asset, WheelMember, ensure
+from live_nst.assets import Asset, WheelMember, cache_dir, ensure
 from live_nst.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -118,9 +118,9 @@ class MediaPipeSegmenter:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(
                 f"MediaPipe could not load the segmentation model {self.model_path}: {exc}. "
-                f"Expected a MediaPipe selfie segmentation .tflite model. If this file is in the "
-                f"live-nst cache, delete it so a fresh copy is fetched; otherwise pass a valid "
-                f"model with --segmentation-model (or use 'auto')."
+                f"Expected a MediaPipe selfie segmentation .tflite model. If it is a cached "
+                f"download (cache: {cache_dir()}), delete it and run again to fetch a fresh copy; "
+                f"otherwise pass a valid model with --segmentation-model (or use 'auto')."
             ) from exc
         labels = list(getattr(task, "labels", None) or [])
         log.debug("segmentation model %s loaded, labels %s", self.model_path.name, labels)

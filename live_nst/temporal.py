@@ -24,10 +24,10 @@ from live_nst.config import TemporalConfig
 
 log = logging.getLogger(__name__)
 
-# Photometric error (grey levels 0..255 at flow size) up to which a pixel is fully
+# Photometric error (0..255, largest of R, G, B, at flow size) up to which a pixel is fully
 # trusted, and from which it is not trusted at all; linear in between.
-PHOTO_OK = 8
-PHOTO_BAD = 24
+PHOTO_OK = 10
+PHOTO_BAD = 30
 # Forward-backward round-trip error (px at flow size) likewise.
 FB_OK_PX = 0.5
 FB_BAD_PX = 1.0
@@ -54,7 +54,7 @@ class TemporalBlender:
         self._small_wh = self.flow_size_wh
         self._small_grid: tuple[np.ndarray, np.ndarray] | None = None
         self._full_grid: np.ndarray | None = None
-        self._prev_small: np.ndarray | None = None  # grey input at flow size
+        self._prev_small: tuple[np.ndarray, np.ndarray] | None = None  # input at flow size: RGB, grey
         self._prev_output: np.ndarray | None = None
 
     def reset(self) -> None:
@@ -80,12 +80,12 @@ class TemporalBlender:
         _check_pair(stylized, frame)
         if frame.shape[:2] != self._shape_hw:
             self._set_shape(frame.shape[:2])
-        small = self._small_grey(frame)
+        small = self._small_input(frame)
         prev_small, prev_output = self._prev_small, self._prev_output
         self._prev_small = small
         if self.config.blend <= 0 or prev_small is None or prev_output is None:
             return self._keep(stylized)
-        change = float(cv2.mean(cv2.absdiff(small, prev_small))[0]) / 255.0
+        change = float(cv2.mean(cv2.absdiff(small[1], prev_small[1]))[0]) / 255.0
         if change > self.config.scene_cut:
             log.debug("scene cut (mean change %.3f > %.3f): temporal history reset", change, self.config.scene_cut)
             return self._keep(stylized)
@@ -106,20 +106,24 @@ class TemporalBlender:
         self._prev_output = stylized.copy()  # the caller may reuse its buffer
         return self._prev_output
 
-    def _small_grey(self, frame: np.ndarray) -> np.ndarray:
+    def _small_input(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Downscale first (INTER_AREA also averages camera noise away), then grey.
         small = cv2.resize(frame, self._small_wh, interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        return small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
 
-    def _flow_and_trust(self, small: np.ndarray, prev_small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _flow_and_trust(self, small: tuple[np.ndarray, np.ndarray],
+                        prev_small: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Backward flow (current -> previous) and the weight of the previous output."""
-        backward = self._flow.calc(small, prev_small, None)
-        forward = self._flow.calc(prev_small, small, None)
+        (rgb, grey), (prev_rgb, prev_grey) = small, prev_small
+        backward = self._flow.calc(grey, prev_grey, None)
+        forward = self._flow.calc(prev_grey, grey, None)
         grid_x, grid_y = self._small_grid
         flow_x, flow_y = cv2.split(backward)
         map_x, map_y = cv2.add(grid_x, flow_x), cv2.add(grid_y, flow_y)
-        warped_prev = cv2.remap(prev_small, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        photo_trust = cv2.LUT(cv2.absdiff(small, warped_prev), self._photo_lut)
+        # In colour: a red thing on a background of the same brightness is invisible in grey.
+        warped_prev = cv2.remap(prev_rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        red, green, blue = cv2.split(cv2.absdiff(rgb, warped_prev))
+        photo_trust = cv2.LUT(cv2.max(cv2.max(red, green), blue), self._photo_lut)
         forward_there = cv2.remap(forward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         round_x, round_y = cv2.split(cv2.add(backward, forward_there))
         fb_error = cv2.magnitude(round_x, round_y)

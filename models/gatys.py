@@ -63,7 +63,7 @@ def stylize(content: torch.Tensor, style: torch.Tensor, config: GatysConfig = Ga
             return loss
 
         optimizer.step(closure)
-        bar.set_postfix({k: f"{float(v):.4g}" for k, v in terms.items()})
+        bar.set_postfix({k: f"{float(v.detach()):.4g}" for k, v in terms.items()})
     with torch.no_grad():
         objective()
     return torch.sigmoid(logits).detach(), {k: float(v) for k, v in terms.items()}

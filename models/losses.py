@@ -66,6 +66,8 @@ def temporal_loss(network, content: torch.Tensor, styled: torch.Tensor, style_we
     the same shift of the original output (compared where both are defined). This teaches
     the network to respond to content, not to pixel-grid position or sensor noise.
     """
+    if max_shift < 1:
+        raise ValueError(f"max_shift must be at least 1 pixel, got {max_shift}")
     dy, dx = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,)))
     moved = torch.roll(content, shifts=(dy, dx), dims=(2, 3))
     moved = (moved + noise * torch.randn_like(moved)).clamp(0, 1)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from live_nst.assets import sha256_of
+from live_nst.errors import ModelError
 from live_nst.models import losses
 from live_nst.models.data import RandomCrops, list_images, load_image
 from live_nst.models.networks import build_network, network_from_config, one_hot_weights
@@ -94,7 +95,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     except FileNotFoundError:
         raise
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise ValueError(f"{path} is not a live-nst checkpoint ({exc}); give a .ckpt written by 'live-nst train'") from exc
+        raise ModelError(f"{path} is not a live-nst checkpoint ({exc}); give a .ckpt written by 'live-nst train'") from exc
 
 
 def config_from_checkpoint(ckpt: dict, **overrides) -> TrainConfig:
@@ -140,6 +141,9 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto") 
     if ckpt:
         optimizer.load_state_dict(ckpt["optimizer"])
     start, history = (ckpt["step"], ckpt["history"]) if ckpt else (0, [])
+    # A resumed run must not replay the crops and style draws of step 0.
+    torch.manual_seed(config.seed + rank + 1_000_003 * start)
+    random.seed(config.seed + rank + 1_000_003 * start)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
@@ -158,7 +162,7 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto") 
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        record = {k: round(float(v), 5) for k, v in terms.items()}
+        record = {k: round(float(v.detach()), 5) for k, v in terms.items()}
         bar.set_postfix(record)
         if rank == 0 and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
             history.append({"step": step + 1, **record})

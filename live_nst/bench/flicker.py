@@ -1,0 +1,76 @@
+"""Flicker: the warping error (Lai et al. 2018, DESIGN section 7) of the painted video
+with and without temporal blending, beside the input video's own.
+
+Each clip is read at about the processing size's pixel count in its own aspect ratio (the
+pipeline then does no resizing, and the output is compared at the size it was painted at). Optical flow and occlusion masks come
+from the INPUT frames once and are shared by the three measurements. The input's own
+warping error is the floor: what flow warping alone leaves (interpolation, lighting,
+flow errors); a perfectly steady stylisation would come close to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from live_nst.bench.context import (BenchOptions, SizeWH, close_pipeline, fit_size, load_frames, make_pipeline,
+                                    resize, run_config, video_fps)
+
+log = logging.getLogger(__name__)
+
+
+def paint(frames: list[np.ndarray], fps: float, catalog, looks: tuple[str, str], device: str, proc_wh: SizeWH,
+          temporal: bool, threads: int = 0) -> list[np.ndarray]:
+    """The pipeline's output for each frame (frames already at ``proc_wh``)."""
+    config = run_config(looks, device, proc_wh, proc_wh, temporal=temporal)
+    pipeline = make_pipeline(config, catalog, threads)
+    try:
+        return [pipeline.process(frame, index / fps) for index, frame in enumerate(frames)]
+    finally:
+        close_pipeline(pipeline)
+
+
+def clip_flicker(clip: Path, frames: int, catalog, looks: tuple[str, str], device: str, proc_wh: SizeWH,
+                 threads: int = 0) -> dict:
+    """Warping errors of one clip: input, output without and with temporal blending."""
+    from live_nst.bench.metrics import input_flows, warping_error
+
+    inputs = load_frames(clip, frames)
+    if len(inputs) < 2:
+        raise ValueError(f"{clip} has fewer than two frames")
+    proc_wh = fit_size((inputs[0].shape[1], inputs[0].shape[0]), proc_wh)
+    inputs = [resize(frame, proc_wh) for frame in inputs]
+    fps = video_fps(clip)
+    flows = input_flows(inputs)
+    result = {"clip": str(clip), "frames": len(inputs), "size": list(proc_wh), "input": warping_error(inputs, inputs, flows)}
+    for key, temporal in (("no_temporal", False), ("temporal", True)):
+        outputs = paint(inputs, fps, catalog, looks, device, proc_wh, temporal, threads)
+        result[key] = warping_error(outputs, inputs, flows)
+    result["temporal_reduction"] = (1.0 - result["temporal"] / result["no_temporal"]
+                                    if result["no_temporal"] > 0 else 0.0)
+    log.info("flicker %s: input %.5f, no temporal %.5f, temporal %.5f", clip.name, result["input"],
+             result["no_temporal"], result["temporal"])
+    return result
+
+
+def flicker_clips(options: BenchOptions) -> list[Path]:
+    """The --clip, then the other clips of the data set (in the full run)."""
+    clips = [options.clip] if options.clip else []
+    clips += [path for path in options.flicker_clips if path not in clips]
+    return clips
+
+
+def measure_flicker(options: BenchOptions, catalog, looks: tuple[str, str], device: str = "auto") -> dict:
+    clips = flicker_clips(options)
+    if not clips:
+        return {"status": "skipped", "note": "no clip: pass --clip or provide the measurement data"}
+    proc_wh = options.proc_sizes[0]
+    results = [clip_flicker(clip, options.flicker_frames, catalog, looks, device, proc_wh, options.threads)
+               for clip in clips]
+    return {"status": "ok", "proc_size": list(proc_wh), "device": device, "looks": list(looks),
+            "metric": "mean over consecutive pairs of the per-pixel squared RGB difference (summed over "
+                      "channels, RGB in [0, 1]) between O(t) and O(t-1) warped by DIS flow of the input, "
+                      "over non-occluded pixels",
+            "clips": results}

