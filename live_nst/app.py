@@ -184,5 +184,6 @@ def run_live(config: RunConfig, max_frames: int | None = None) -> int:
             log.info("interrupted")
         finally:
             hotkeys.stop()
+            pipeline.close()
     log.info("sent %d frames at %.1f fps (%d frame errors)", stats.frames, stats.fps, stats.errors)
     return 0

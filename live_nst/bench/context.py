@@ -26,6 +26,7 @@ from live_nst.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+SAMPLE = "sample"  # the built-in animated portrait, when no clip is there
 SECTIONS = ("speed", "flicker", "fidelity", "segmentation", "peers")
 DEFAULT_CLIP = Path("video/webcam_like/liveportrait_s18.mp4")  # relative to the data folder
 SizeWH = tuple[int, int]
@@ -36,7 +37,7 @@ class BenchOptions:
     """Everything a run needs to know; the command fills it from the CLI flags."""
 
     out_dir: Path
-    clip: Path | None
+    clip: str  # a video path, or "sample" for the built-in animated portrait
     data_dir: Path | None
     quick: bool = False
     sections: tuple[str, ...] = SECTIONS
@@ -55,6 +56,7 @@ class BenchOptions:
     seg_frames: int | None = None  # None: every frame that has a mask
     seg_models: tuple[str, ...] = ("landscape",)
     fidelity_photos: int = 2
+    fidelity_styles: int | None = None  # None: every style of the model
     fidelity_size: int = 256
     gatys_steps: int = 100
     peer_frames: int = 10
@@ -81,11 +83,24 @@ def default_data_dir() -> Path | None:
     return next((path for path in candidates if path.is_dir()), None)
 
 
-def load_frames(path: Path, count: int, size_wh: SizeWH | None = None) -> list[np.ndarray]:
-    """The first ``count`` frames of a video as RGB uint8, resized to ``size_wh``."""
+def open_clip(clip: str | Path, size_wh: SizeWH = (1280, 720)):
+    """The project's own source for a clip (unpaced, looping); ``sample`` is the built-in
+    portrait at ``size_wh``."""
+    from live_nst.sources import SampleSource, VideoFileSource
+
+    if str(clip) == SAMPLE:
+        return SampleSource(size_wh, 30.0, paced=False)
+    return VideoFileSource(clip, loop=True, paced=False)
+
+
+def load_frames(clip: str | Path, count: int, size_wh: SizeWH | None = None) -> list[np.ndarray]:
+    """The first ``count`` frames of a clip (or the sample) as RGB uint8, resized to ``size_wh``."""
     from live_nst.bench.metrics import read_video
 
-    frames = read_video(path, max_frames=count)
+    if str(clip) == SAMPLE:
+        with open_clip(SAMPLE, size_wh or (1280, 720)) as source:
+            return [source.frame_at(index) for index in range(count)]
+    frames = read_video(clip, max_frames=count)
     if size_wh is None:
         return frames
     return [resize(frame, size_wh) for frame in frames]
@@ -105,7 +120,9 @@ def fit_size(native_wh: Sequence[int], proc_wh: SizeWH) -> SizeWH:
     return (max(16, int(round(native_wh[0] * scale / 4)) * 4), max(16, int(round(native_wh[1] * scale / 4)) * 4))
 
 
-def video_fps(path: Path) -> float:
+def video_fps(path: str | Path) -> float:
+    if str(path) == SAMPLE:
+        return 30.0
     capture = cv2.VideoCapture(str(path))
     try:
         return float(capture.get(cv2.CAP_PROP_FPS) or 30.0)

@@ -189,6 +189,7 @@ def fidelity_section(options: BenchOptions, model_path: Path) -> dict:
     photos = pick_photos(options.data("portraits/images"), options.fidelity_photos)
     artworks = model_style_artworks(model_path, options.data("styles"))
     found = {name: path for name, path in artworks.items() if path is not None}
+    found = dict(list(found.items())[:options.fidelity_styles])
     if not photos or not found:
         return {"status": "skipped", "note": "no portrait photos or style artworks: provide the measurement data"}
     result = measure_fidelity(model_path, found, photos, options.fidelity_size, options.gatys_steps)

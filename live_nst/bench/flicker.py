@@ -32,7 +32,7 @@ def paint(frames: list[np.ndarray], fps: float, catalog, looks: tuple[str, str],
         close_pipeline(pipeline)
 
 
-def clip_flicker(clip: Path, frames: int, catalog, looks: tuple[str, str], device: str, proc_wh: SizeWH,
+def clip_flicker(clip: str | Path, frames: int, catalog, looks: tuple[str, str], device: str, proc_wh: SizeWH,
                  threads: int = 0) -> dict:
     """Warping errors of one clip: input, output without and with temporal blending."""
     from live_nst.bench.metrics import input_flows, warping_error
@@ -50,22 +50,20 @@ def clip_flicker(clip: Path, frames: int, catalog, looks: tuple[str, str], devic
         result[key] = warping_error(outputs, inputs, flows)
     result["temporal_reduction"] = (1.0 - result["temporal"] / result["no_temporal"]
                                     if result["no_temporal"] > 0 else 0.0)
-    log.info("flicker %s: input %.5f, no temporal %.5f, temporal %.5f", clip.name, result["input"],
+    log.info("flicker %s: input %.5f, no temporal %.5f, temporal %.5f", Path(clip).name, result["input"],
              result["no_temporal"], result["temporal"])
     return result
 
 
-def flicker_clips(options: BenchOptions) -> list[Path]:
+def flicker_clips(options: BenchOptions) -> list[str | Path]:
     """The --clip, then the other clips of the data set (in the full run)."""
-    clips = [options.clip] if options.clip else []
-    clips += [path for path in options.flicker_clips if path not in clips]
+    clips: list[str | Path] = [options.clip]
+    clips += [path for path in options.flicker_clips if Path(path) != Path(options.clip)]
     return clips
 
 
 def measure_flicker(options: BenchOptions, catalog, looks: tuple[str, str], device: str = "auto") -> dict:
     clips = flicker_clips(options)
-    if not clips:
-        return {"status": "skipped", "note": "no clip: pass --clip or provide the measurement data"}
     proc_wh = options.proc_sizes[0]
     results = [clip_flicker(clip, options.flicker_frames, catalog, looks, device, proc_wh, options.threads)
                for clip in clips]

@@ -174,8 +174,6 @@ def speedups(runs: list[dict]) -> list[dict]:
 
 def measure_peers(options: BenchOptions, model_path: Path, style_index: int, sizes: tuple[SizeWH, ...],
                   devices: list[str]) -> dict:
-    if options.clip is None:
-        return {"status": "skipped", "note": "no clip: pass --clip or provide the measurement data"}
     base_frames = load_frames(options.clip, options.peer_frames, options.input_size)
     runs, unavailable = [], []
     with tempfile.TemporaryDirectory(prefix="live-nst-peers-") as tmp:

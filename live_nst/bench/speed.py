@@ -1,8 +1,9 @@
 """Speed: the whole live pipeline on a clip, with a null sink, per provider and size.
 
 Each frame goes the way a live frame goes, in one thread so every stage can be timed:
-decode from the clip and convert to RGB at the input size (1280x720 by default: what a
-webcam delivers), then ``FramePipeline.process`` (resize to the processing size,
+the project's own source decodes it from the clip (unpaced, so the pipeline's capacity
+is measured, not the clip's frame rate) and it is brought to the input size (1280x720 by
+default: what a webcam delivers; the clip's own size needs no resize), then ``FramePipeline.process`` (resize to the processing size,
 segment + refine, stylize, compose, temporal blend, resize to the output size), then
 the sink. The pipeline's own stage timer gives the middle stages.
 
@@ -14,6 +15,7 @@ decoded frame is there, as a camera stamps it) to the end of the send. The first
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -21,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from live_nst.bench.context import (BenchOptions, SizeWH, close_pipeline, make_pipeline,
-                                    run_config, size_label, summary)
+from live_nst.bench.context import (BenchOptions, SizeWH, close_pipeline, make_pipeline, open_clip, run_config,
+                                    size_label, summary)
 from live_nst.errors import LiveNSTError, SourceError
 
 log = logging.getLogger(__name__)
@@ -32,31 +34,26 @@ STAGES = ("capture", *PIPELINE_STAGES, "sink")
 
 
 class ClipReader:
-    """Frames of a clip as RGB at ``size_wh``, starting over at the end."""
+    """Frames of a clip (the project's own source, unpaced and looping) as RGB at ``size_wh``."""
 
-    def __init__(self, path: Path, size_wh: SizeWH) -> None:
-        self.path, self.size_wh = path, tuple(size_wh)
-        self.capture = cv2.VideoCapture(str(path))
-        if not self.capture.isOpened():
-            raise SourceError(f"OpenCV could not open the clip {path}; give a readable video file with --clip")
-        self.fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 30.0)
-        self.native_wh = (int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                          int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    def __init__(self, clip: str | Path, size_wh: SizeWH) -> None:
+        self.size_wh = tuple(size_wh)
+        self.source = open_clip(clip, size_wh)
+        self.fps = float(self.source.fps)
+        self.native_wh = tuple(self.source.size_wh)
 
-    def read(self) -> np.ndarray:
-        ok, bgr = self.capture.read()
-        if not ok:
-            self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, bgr = self.capture.read()
-            if not ok:
-                raise SourceError(f"the clip {self.path} has no readable frames")
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        if (rgb.shape[1], rgb.shape[0]) != self.size_wh:
-            rgb = cv2.resize(rgb, self.size_wh, interpolation=cv2.INTER_AREA)
-        return rgb
+    def read(self):
+        """The next frame (``image`` resized to ``size_wh``, ``timestamp``, ``index``)."""
+        frame = self.source.read()
+        if frame is None:
+            raise SourceError(f"the clip {getattr(self.source, 'path', 'sample')} gave no frame")
+        if (frame.image.shape[1], frame.image.shape[0]) != self.size_wh:
+            frame = dataclasses.replace(frame, image=cv2.resize(frame.image, self.size_wh,
+                                                                interpolation=cv2.INTER_AREA))
+        return frame
 
     def close(self) -> None:
-        self.capture.release()
+        self.source.close()
 
 
 def null_sink(size_wh: SizeWH, fps: float):
@@ -81,7 +78,7 @@ class _NoSink:
         pass
 
 
-def time_pipeline(pipeline, clip: Path, input_wh: SizeWH, frames: int, warmup: int) -> dict:
+def time_pipeline(pipeline, clip: str | Path, input_wh: SizeWH, frames: int, warmup: int) -> dict:
     """Run ``warmup + frames`` frames through decode -> pipeline -> null sink."""
     reader = ClipReader(clip, input_wh)
     sink = null_sink(pipeline.config.size_wh, reader.fps)
@@ -89,13 +86,13 @@ def time_pipeline(pipeline, clip: Path, input_wh: SizeWH, frames: int, warmup: i
     latencies: list[float] = []
     try:
         for index in range(warmup + frames):
-            start = time.perf_counter()
+            start = time.monotonic()
             frame = reader.read()
-            captured = time.perf_counter()
-            out = pipeline.process(frame, index / reader.fps)
-            processed = time.perf_counter()
+            captured = time.monotonic()
+            out = pipeline.process(frame.image, frame.index / reader.fps)
+            processed = time.monotonic()
             sink.send(out)
-            sent = time.perf_counter()
+            sent = time.monotonic()
             if index < warmup:
                 continue
             stages["capture"].append((captured - start) * 1e3)
@@ -103,7 +100,7 @@ def time_pipeline(pipeline, clip: Path, input_wh: SizeWH, frames: int, warmup: i
                 stages[stage].append(pipeline.timer.ms.get(stage, 0.0))
             stages["sink"].append((sent - processed) * 1e3)
             stages["total"].append((sent - start) * 1e3)
-            latencies.append((sent - captured) * 1e3)
+            latencies.append((sent - frame.timestamp) * 1e3)
     finally:
         reader.close()
         getattr(sink, "close", lambda: None)()
@@ -118,7 +115,7 @@ def time_pipeline(pipeline, clip: Path, input_wh: SizeWH, frames: int, warmup: i
 
 
 def _speed_run(options: BenchOptions, catalog, looks: tuple[str, str], device: str, proc_wh: SizeWH,
-               clip: Path) -> dict:
+               clip: str) -> dict:
     config = run_config(looks, device, proc_wh, options.input_size)
     pipeline = make_pipeline(config, catalog, options.threads)
     try:
@@ -134,8 +131,6 @@ def _speed_run(options: BenchOptions, catalog, looks: tuple[str, str], device: s
 
 def measure_speed(options: BenchOptions, catalog, looks: tuple[str, str], devices: list[str]) -> dict:
     """The speed section: one run per working provider and processing size."""
-    if options.clip is None:
-        return {"status": "skipped", "note": "no clip: pass --clip or provide the measurement data"}
     runs, unavailable = [], []
     for device in devices:
         for proc_wh in options.proc_sizes:

@@ -1,0 +1,161 @@
+"""Hotkeys and commands. Keys (global hotkeys or the preview window) become Commands on a
+thread-safe queue; the main loop drains it between frames, so no other thread ever
+touches the pipeline."""
+
+from __future__ import annotations
+
+import enum
+import importlib.util
+import logging
+import queue
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from live_nst.config import KeysConfig
+
+log = logging.getLogger(__name__)
+
+
+class Command(enum.Enum):
+    """One per action in config.DEFAULT_KEYS; the value is the action's name there."""
+
+    NEXT_PERSON_STYLE = "next_person_style"
+    PREV_PERSON_STYLE = "prev_person_style"
+    NEXT_BACKGROUND_STYLE = "next_background_style"
+    PREV_BACKGROUND_STYLE = "prev_background_style"
+    SWAP_STYLES = "swap_styles"
+    TOGGLE_SEGMENTATION = "toggle_segmentation"
+    TOGGLE_STYLING = "toggle_styling"
+    STRENGTH_UP = "strength_up"
+    STRENGTH_DOWN = "strength_down"
+    SNAPSHOT = "snapshot"
+    QUIT = "quit"
+
+
+class CommandQueue:
+    """Commands from any thread to the main loop."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
+
+    def put(self, command: Command) -> None:
+        self._queue.put(command)
+
+    def drain(self) -> list[Command]:
+        """Everything queued so far, oldest first; never blocks."""
+        commands = []
+        while True:
+            try:
+                commands.append(self._queue.get_nowait())
+            except queue.Empty:
+                return commands
+
+
+# (first, second, label): paired commands share one help line.
+_HELP = (
+    (Command.NEXT_PERSON_STYLE, Command.PREV_PERSON_STYLE, "person style"),
+    (Command.NEXT_BACKGROUND_STYLE, Command.PREV_BACKGROUND_STYLE, "background style"),
+    (Command.STRENGTH_UP, Command.STRENGTH_DOWN, "style strength"),
+    (Command.SWAP_STYLES, None, "swap person/background"),
+    (Command.TOGGLE_SEGMENTATION, None, "segmentation on/off"),
+    (Command.TOGGLE_STYLING, None, "styling on/off"),
+    (Command.SNAPSHOT, None, "snapshot"),
+    (Command.QUIT, None, "quit"),
+)
+
+
+class KeyMap(Mapping[str, Command]):
+    """Bare key character -> Command, for the preview window."""
+
+    def __init__(self, bindings: Mapping[str, Command]) -> None:
+        self._by_key = dict(bindings)
+        self._key_of = {command: key for key, command in self._by_key.items()}
+
+    @classmethod
+    def from_config(cls, keys: KeysConfig) -> "KeyMap":
+        return cls({key: Command(action) for action, key in keys.bindings.items()})
+
+    def __getitem__(self, key: str) -> Command:
+        return self._by_key[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_key)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def help_lines(self) -> list[str]:
+        """One line per key or key pair, e.g. "] / [  person style"."""
+        lines = []
+        for first, second, label in _HELP:
+            bound = [self._key_of[c] for c in (first, second) if c is not None and c in self._key_of]
+            if bound:
+                lines.append(f"{' / '.join(bound)}  {label}")
+        return lines
+
+
+def hotkey_combos(keys: KeysConfig) -> dict[str, Command]:
+    """pynput hotkey strings, e.g. "<ctrl>+<alt>+]" -> Command.NEXT_PERSON_STYLE."""
+    prefix = f"{keys.modifier}+" if keys.modifier else ""
+    return {f"{prefix}{key}": Command(action) for action, key in keys.bindings.items()}
+
+
+class GlobalHotkeys:
+    """modifier + key anywhere on the desktop (while OBS or Zoom has the focus), through
+    pynput. Never fatal: when pynput cannot start, the preview window's keys still work."""
+
+    def __init__(self, keys: KeysConfig, commands: CommandQueue) -> None:
+        self.keys, self.commands = keys, commands
+        self._listener: Any = None
+
+    @property
+    def running(self) -> bool:
+        return self._listener is not None
+
+    def start(self) -> bool:
+        """Register the hotkeys; False (with a warning saying why) when they cannot work."""
+        if self._listener is not None:
+            return True
+        if importlib.util.find_spec("pynput") is None:
+            return self._unavailable("pynput is not installed (pip install pynput)")
+        try:
+            from pynput import keyboard
+        except ImportError as exc:  # pynput raises ImportError when it finds no display
+            return self._unavailable(f"pynput could not connect to the desktop: {_first_line(exc)}")
+        handlers = {}
+        for combo, command in hotkey_combos(self.keys).items():
+            try:
+                keyboard.HotKey.parse(combo)
+            except ValueError:
+                log.warning("hotkey %r is not valid pynput syntax; skipping it (check [keys] modifier)", combo)
+                continue
+            handlers[combo] = lambda command=command: self.commands.put(command)
+        try:
+            listener = keyboard.GlobalHotKeys(handlers)
+            listener.start()
+            listener.wait()
+        except Exception as exc:  # noqa: BLE001 - platform backends raise their own types
+            return self._unavailable(f"pynput's keyboard listener failed to start: {_first_line(exc)}")
+        if not getattr(listener, "IS_TRUSTED", True):  # macOS without Accessibility permission
+            listener.stop()
+            return self._unavailable("macOS has not allowed this terminal to read keys (System Settings > "
+                                     "Privacy & Security > Accessibility and Input Monitoring)")
+        self._listener = listener
+        log.info("global hotkeys on: %s + %s", self.keys.modifier or "(no modifier)",
+                 " ".join(self.keys.bindings.values()))
+        return True
+
+    def _unavailable(self, why: str) -> bool:
+        log.warning("global hotkeys are off: %s. The preview window's keys still work "
+                    "(--output preview).", why)
+        return False
+
+    def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

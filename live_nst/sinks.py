@@ -1,0 +1,312 @@
+"""Frame sinks: the virtual camera, a preview window, a video file, or nothing. Each
+takes (H, W, 3) uint8 RGB frames and resizes those that do not match its size."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import socket
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import cv2
+import numpy as np
+
+from live_nst.errors import ConfigError, SinkError
+
+log = logging.getLogger(__name__)
+
+MIN_FREE_BYTES = 200 * 1024 * 1024
+FALLBACK_FILE = "live-nst-output.mp4"
+_FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
+
+
+class Sink(Protocol):
+    def send(self, frame: np.ndarray, overlay: Sequence[str] = ()) -> None: ...
+    def keys(self) -> list[str]: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "Sink": ...
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class VirtualCameraUnavailable(SinkError):
+    """No virtual-camera driver (OBS Virtual Camera, Unity Capture, v4l2loopback) is usable."""
+
+
+class _SinkBase:
+    """Context manager and the no-window default for ``keys``."""
+
+    def keys(self) -> list[str]:
+        return []
+
+    def close(self) -> None:  # pragma: no cover - every sink overrides it
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def fit_frame(frame: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
+    """Check a frame is (H, W, 3) uint8 and return it at size_wh, C-contiguous."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        found = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise SinkError(f"a sink takes (H, W, 3) uint8 RGB frames, got {found}; this is a bug in the caller")
+    width, height = size_wh
+    if frame.shape[:2] != (height, width):
+        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA
+                           if frame.shape[1] > width else cv2.INTER_LINEAR)
+    return np.ascontiguousarray(frame)
+
+
+# --- virtual camera -----------------------------------------------------------------
+
+
+def virtual_camera_fix(system: str | None = None) -> str:
+    """How to get a virtual camera on this operating system."""
+    system = system or platform.system()
+    if system == "Windows":
+        return ("install OBS Studio 30 or newer and click 'Start Virtual Camera' once (then close OBS), "
+                "or install Unity Capture")
+    if system == "Darwin":
+        return ("install OBS Studio 30 or newer (needs macOS 13 or newer), click 'Start Virtual Camera' "
+                "once and allow the system extension in System Settings")
+    return ("install and load v4l2loopback: `sudo apt install v4l2loopback-dkms` then "
+            "`sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=\"live-nst\"`")
+
+
+class VirtualCameraSink(_SinkBase):
+    """Sends frames to a pyvirtualcam camera. It does not pace: the source does."""
+
+    def __init__(self, size_wh: tuple[int, int], fps: float, backend: str | None = None,
+                 device: str | None = None) -> None:
+        try:
+            import pyvirtualcam
+        except ImportError as exc:
+            raise SinkError(f"the virtual camera output needs pyvirtualcam, which did not import ({exc}); "
+                            f"reinstall live-nst or run: pip install pyvirtualcam") from None
+        self.size_wh = (int(size_wh[0]), int(size_wh[1]))
+        if backend is not None and backend not in pyvirtualcam.camera.BACKENDS:
+            raise ConfigError(f"virtual camera backend {backend!r} does not exist on this system; available: "
+                              f"{sorted(pyvirtualcam.camera.BACKENDS)} (or leave it unset to try each)")
+        try:
+            self.camera = pyvirtualcam.Camera(self.size_wh[0], self.size_wh[1], fps,
+                                              fmt=pyvirtualcam.PixelFormat.RGB, backend=backend, device=device)
+        except RuntimeError as exc:
+            found = str(exc).strip() or "no virtual camera backend is available"
+            raise VirtualCameraUnavailable(
+                f"could not start a virtual camera: {found}. To fix it, {virtual_camera_fix()}. "
+                f"Meanwhile --output preview or --output file:out.mp4 work without one.") from None
+        self._resize_noted = False
+        log.info("virtual camera: %s (backend %s), %dx%d at %.0f fps", self.camera.device, self.camera.backend,
+                 *self.size_wh, fps)
+
+    def send(self, frame: np.ndarray, overlay: Sequence[str] = ()) -> None:
+        if frame.shape[:2] != self.size_wh[::-1] and not self._resize_noted:
+            log.info("frames are %dx%d, the virtual camera %dx%d: resizing", frame.shape[1], frame.shape[0],
+                     *self.size_wh)
+            self._resize_noted = True
+        try:
+            self.camera.send(fit_frame(frame, self.size_wh))
+        except (RuntimeError, ValueError) as exc:
+            raise SinkError(f"the virtual camera {self.camera.device} refused a frame: {exc}") from None
+
+    def close(self) -> None:
+        self.camera.close()
+
+
+# --- preview window -----------------------------------------------------------------
+
+
+def _x_display_reachable(display: str) -> bool:
+    """Whether an X server answers at DISPLAY. OpenCV's Qt aborts the whole process when
+    it cannot connect, so this is checked before any window is made."""
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return False
+    if host not in ("", "unix"):
+        return True  # a remote display (ssh -X): trust it
+    for address in (f"/tmp/.X11-unix/X{number}", f"\0/tmp/.X11-unix/X{number}"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            try:
+                probe.connect(address)
+                return True
+            except OSError:
+                continue
+    return False
+
+
+def display_available() -> bool:
+    """Whether a window can be shown. On Linux, OpenCV's Qt windows need an X server
+    (a Wayland session provides one through XWayland in DISPLAY)."""
+    if platform.system() in ("Windows", "Darwin"):
+        return True
+    display = os.environ.get("DISPLAY", "")
+    return bool(display) and _x_display_reachable(display)
+
+
+def draw_overlay(image: np.ndarray, lines: Sequence[str]) -> np.ndarray:
+    """A copy of ``image`` with ``lines`` as white text on a dark translucent box, top left."""
+    out = image.copy()
+    if not lines:
+        return out
+    height, width = out.shape[:2]
+    scale = max(0.4, min(1.0, height / 900))
+    thickness = 1 if scale < 0.7 else 2
+    sizes = [cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0] for line in lines]
+    line_h = max(h for _, h in sizes) + int(10 * scale) + 4
+    pad = int(8 * scale) + 2
+    box_w = min(width, max(w for w, _ in sizes) + 2 * pad)
+    box_h = min(height, line_h * len(lines) + pad)
+    region = out[:box_h, :box_w]
+    region[:] = cv2.addWeighted(region, 0.35, np.zeros_like(region), 0.65, 0.0)
+    for row, line in enumerate(lines):
+        baseline = pad + line_h * row + sizes[row][1]
+        cv2.putText(out, line, (pad, baseline), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness,
+                    cv2.LINE_AA)
+    return out
+
+
+class PreviewSink(_SinkBase):
+    """An OpenCV window showing the output with the overlay; keys pressed in it come back
+    from ``keys()``."""
+
+    def __init__(self, size_wh: tuple[int, int], title: str = "live-nst") -> None:
+        self.size_wh = (int(size_wh[0]), int(size_wh[1]))
+        self.title = title
+        if not display_available():
+            raise SinkError("the preview window needs a display, and none was found (DISPLAY is unset or no X "
+                            "server answers there). Use --output file:out.mp4 or --output null on a machine "
+                            "without a screen, or run under xvfb-run.")
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+            cv2.resizeWindow(title, *self.size_wh)
+        except cv2.error as exc:
+            raise SinkError(f"OpenCV could not open a window ({exc.err}); this OpenCV build may have no GUI "
+                            f"(opencv-python-headless). Use --output file:out.mp4 instead.") from None
+        self._pending: list[str] = []
+        self._open = True
+
+    def _poll(self) -> None:
+        code = cv2.waitKey(1)
+        if code >= 0 and 32 <= (code & 0xFF) < 127:
+            self._pending.append(chr(code & 0xFF))
+
+    def send(self, frame: np.ndarray, overlay: Sequence[str] = ()) -> None:
+        shown = draw_overlay(fit_frame(frame, self.size_wh), overlay)
+        cv2.imshow(self.title, cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
+        self._poll()  # waitKey also lets the window paint
+
+    def keys(self) -> list[str]:
+        self._poll()
+        pressed, self._pending = self._pending, []
+        return pressed
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+
+
+# --- file ---------------------------------------------------------------------------
+
+
+class FileSink(_SinkBase):
+    """Writes frames to a video file (mp4v in .mp4/.m4v/.mov/.mkv, MJPG in .avi)."""
+
+    def __init__(self, path: str | Path, size_wh: tuple[int, int], fps: float) -> None:
+        self.path = Path(path)
+        self.size_wh = (int(size_wh[0]), int(size_wh[1]))
+        self.frames = 0
+        fourcc = _FOURCC_BY_SUFFIX.get(self.path.suffix.lower())
+        if fourcc is None:
+            raise SinkError(f"cannot write {self.path}: the file type {self.path.suffix or '(none)'} is not "
+                            f"supported; use one of {sorted(_FOURCC_BY_SUFFIX)}")
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise SinkError(f"cannot write {self.path}: the folder {folder} does not exist; create it or "
+                            f"choose another path")
+        free = shutil.disk_usage(folder).free
+        if free < MIN_FREE_BYTES:
+            raise SinkError(f"cannot write {self.path}: only {free / 2**20:.0f} MB free in {folder}, need at "
+                            f"least {MIN_FREE_BYTES / 2**20:.0f} MB; free some space or write elsewhere")
+        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc), float(fps), self.size_wh)
+        if not self._writer.isOpened():
+            raise SinkError(f"OpenCV could not open {self.path} for writing with codec {fourcc} at "
+                            f"{self.size_wh[0]}x{self.size_wh[1]}; check the folder is writable, or try .avi")
+        log.info("writing %s (%dx%d at %.3g fps)", self.path, *self.size_wh, fps)
+
+    def send(self, frame: np.ndarray, overlay: Sequence[str] = ()) -> None:
+        if self._writer is None:
+            raise SinkError(f"{self.path} is already closed; no more frames can be written")
+        self._writer.write(cv2.cvtColor(fit_frame(frame, self.size_wh), cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+# --- null ---------------------------------------------------------------------------
+
+
+class NullSink(_SinkBase):
+    """Counts frames and keeps the last one (by reference): for benchmarks and tests."""
+
+    def __init__(self, size_wh: tuple[int, int] | None = None, fps: float | None = None) -> None:
+        self.size_wh, self.fps = size_wh, fps
+        self.frames = 0
+        self.last: np.ndarray | None = None
+        self.last_overlay: list[str] = []
+
+    def send(self, frame: np.ndarray, overlay: Sequence[str] = ()) -> None:
+        self.frames += 1
+        self.last, self.last_overlay = frame, list(overlay)
+
+    def close(self) -> None:
+        pass
+
+
+# --- choosing a sink ----------------------------------------------------------------
+
+
+def open_sink(spec: str, size_wh: tuple[int, int], fps: float, *, backend: str | None = None,
+              device: str | None = None) -> Sink:
+    """spec: "virtualcam", "preview", "file:PATH" or "null"."""
+    spec = spec.strip()
+    if spec == "virtualcam":
+        return VirtualCameraSink(size_wh, fps, backend=backend, device=device)
+    if spec == "preview":
+        return PreviewSink(size_wh, "live-nst")
+    if spec == "null":
+        return NullSink(size_wh, fps)
+    if spec.startswith("file:") and spec.removeprefix("file:"):
+        return FileSink(spec.removeprefix("file:"), size_wh, fps)
+    raise ConfigError(f"--output must be virtualcam, preview, file:PATH or null, got {spec!r}")
+
+
+def fallback_spec(has_display: bool) -> str:
+    """Where the output goes when the virtual camera is missing."""
+    return "preview" if has_display else f"file:{FALLBACK_FILE}"
+
+
+def open_sink_with_fallback(spec: str, size_wh: tuple[int, int], fps: float, *, backend: str | None = None,
+                            device: str | None = None) -> Sink:
+    """Like open_sink, but a missing virtual-camera driver falls back to the preview window
+    (or, without a display, to a file) instead of stopping."""
+    try:
+        return open_sink(spec, size_wh, fps, backend=backend, device=device)
+    except VirtualCameraUnavailable as exc:
+        log.error("%s", exc)
+    fallback = fallback_spec(display_available())
+    log.warning("no virtual camera, so the output goes to %s instead",
+                "a preview window" if fallback == "preview" else f"the file {Path(FALLBACK_FILE).resolve()}")
+    return open_sink(fallback, size_wh, fps)

@@ -1,0 +1,170 @@
+"""The processing core end to end: real MediaPipe, real ONNX Runtime, real clips."""
+
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+
+from live_nst.bench.metrics import read_video, warping_error
+from live_nst.catalog import StyleCatalog
+from live_nst.config import RegionConfig, RunConfig, TemporalConfig
+from live_nst.controls import Command
+from live_nst.pipeline import FramePipeline
+from live_nst.segment import MediaPipeSegmenter
+from live_nst.stylize import StyleModel
+
+
+_OPEN: list[FramePipeline] = []
+
+
+def make_pipeline(catalog, model_path, person, background, size_wh, temporal=False, strength=1.0):
+    config = RunConfig(size_wh=size_wh, proc_size_wh=size_wh, person=RegionConfig(person, strength),
+                       background=RegionConfig(background, strength),
+                       temporal=TemporalConfig(enabled=temporal))
+    _OPEN.append(FramePipeline(config, catalog, MediaPipeSegmenter(model_path)))
+    return _OPEN[-1]
+
+
+@pytest.fixture(autouse=True)
+def close_pipelines():
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def run(pipeline, frames, fps=25.0):
+    return [pipeline.process(frame, index / fps) for index, frame in enumerate(frames)]
+
+
+def regions(alpha):
+    """Pixels surely inside the person and surely in the background (edges left out)."""
+    kernel = np.ones((15, 15), np.uint8)
+    person = cv2.erode((alpha > 0.5).astype(np.uint8), kernel) > 0
+    background = cv2.erode((alpha < 0.5).astype(np.uint8), kernel) > 0
+    return person, background
+
+
+def mean_diff(a, b, where):
+    return float(np.abs(a.astype(np.float32) - b.astype(np.float32))[where].mean())
+
+
+def frame_size(frames):
+    return frames[0].shape[1], frames[0].shape[0]
+
+
+@pytest.fixture(scope="module")
+def two_styles(catalog):
+    return catalog.names[0], catalog.names[1]
+
+
+@pytest.mark.parametrize("styled_region", ["person", "background"])
+def test_each_region_gets_its_own_look(catalog, segmentation_model, greenscreen, two_styles, styled_region):
+    frames, alphas = greenscreen
+    style = two_styles[0]
+    person, background = (style, "original") if styled_region == "person" else ("original", style)
+    pipeline = make_pipeline(catalog, segmentation_model, person, background, frame_size(frames))
+    out = run(pipeline, frames)[-1]
+    inside, outside = regions(alphas[-1])
+    styled, kept = (inside, outside) if styled_region == "person" else (outside, inside)
+    assert mean_diff(out, frames[-1], styled) > 15, "the styled region was not painted"
+    assert mean_diff(out, frames[-1], kept) < 4, "the 'original' region was changed"
+
+
+def test_one_pass_paints_person_and_background_in_different_styles(catalog, segmentation_model, greenscreen,
+                                                                   two_styles):
+    frames, alphas = greenscreen
+    a, b = two_styles
+    out = run(make_pipeline(catalog, segmentation_model, a, b, frame_size(frames)), frames)[-1]
+    model = StyleModel(catalog.get(a).path)
+    only = {}
+    for name in (a, b):
+        weights = np.zeros((model.num_styles, 8, 8), np.float32)
+        weights[catalog.get(name).index] = 1.0
+        only[name] = model.run(frames[-1], weights)
+    inside, outside = regions(alphas[-1])
+    assert mean_diff(out, only[a], inside) < 0.5 * mean_diff(out, only[b], inside)
+    assert mean_diff(out, only[b], outside) < 0.5 * mean_diff(out, only[a], outside)
+
+
+def test_strength_zero_gives_the_original(catalog, segmentation_model, greenscreen, two_styles):
+    frames, _ = greenscreen
+    pipeline = make_pipeline(catalog, segmentation_model, *two_styles, frame_size(frames), strength=0.0)
+    out = run(pipeline, frames[:2])[-1]
+    assert mean_diff(out, frames[1], np.ones(out.shape[:2], bool)) < 1.0
+
+
+def test_style_switch_cross_fades(catalog, segmentation_model, greenscreen, two_styles):
+    frames, _ = greenscreen
+    frame = frames[0]
+    pipeline = make_pipeline(catalog, segmentation_model, two_styles[0], two_styles[0], frame_size(frames))
+    before = pipeline.process(frame, 1.0)
+    pipeline.set_style("person", two_styles[1], now=1.0)
+    pipeline.set_style("background", two_styles[1], now=1.0)
+    fading = [pipeline.process(frame, 1.0 + t) for t in (0.05, 0.15, 0.25)]
+    after = pipeline.process(frame, 1.0 + pipeline.config.crossfade_s + 0.01)
+    everywhere = np.ones(frame.shape[:2], bool)
+    to_after = [mean_diff(f, after, everywhere) for f in fading]
+    assert mean_diff(before, after, everywhere) > 5, "the two styles should differ"
+    assert to_after[0] > to_after[1] > to_after[2] > 0, f"no gradual fade: {to_after}"
+
+
+def test_temporal_blending_lowers_flicker_of_the_real_pipeline(catalog, segmentation_model, shared_data,
+                                                               two_styles):
+    frames = [cv2.resize(f, (320, 320), interpolation=cv2.INTER_AREA)
+              for f in read_video(shared_data / "video/webcam_like/liveportrait_d12.mp4", max_frames=16)]
+    errors = {}
+    for temporal in (False, True):
+        pipeline = make_pipeline(catalog, segmentation_model, *two_styles, (320, 320), temporal=temporal)
+        errors[temporal] = warping_error(run(pipeline, frames), frames)
+    assert errors[True] < 0.8 * errors[False], f"warping error with/without blending: {errors}"
+
+
+def test_commands_change_the_looks(catalog, segmentation_model, two_styles):
+    pipeline = make_pipeline(catalog, segmentation_model, *two_styles, (64, 64))
+    cycle = catalog.cycle()
+    pipeline.apply(Command.NEXT_PERSON_STYLE, now=0.0)
+    assert pipeline.person.look == cycle[(cycle.index(two_styles[0]) + 1) % len(cycle)]
+    pipeline.apply(Command.PREV_PERSON_STYLE, now=0.0)
+    assert pipeline.person.look == two_styles[0]
+    pipeline.apply(Command.SWAP_STYLES, now=0.0)
+    assert (pipeline.person.look, pipeline.background.look) == (two_styles[1], two_styles[0])
+    for _ in range(15):
+        pipeline.apply(Command.STRENGTH_UP, now=0.0)
+    assert pipeline.person.strength == 1.0
+    pipeline.apply(Command.STRENGTH_DOWN, now=0.0)
+    assert pipeline.person.strength == pytest.approx(0.9)
+    pipeline.apply(Command.TOGGLE_SEGMENTATION, now=0.0)
+    pipeline.process(np.zeros((64, 64, 3), np.uint8), 0.0)
+    assert pipeline.last_mask is None
+    pipeline.apply(Command.TOGGLE_STYLING, now=0.0)
+    frame = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    assert np.array_equal(pipeline.process(frame, 0.1), frame)
+
+
+def _renamed_copy(source, target, prefix):
+    """A copy of a style model whose styles carry other names (a second style file)."""
+    model = onnx.load(str(source))
+    for prop in model.metadata_props:
+        if prop.key == "live_nst.styles":
+            prop.value = prop.value.replace('"name": "', f'"name": "{prefix}')
+    onnx.save(model, str(target))
+
+
+def test_broken_style_file_keeps_the_stream_on_its_style(catalog, segmentation_model, tmp_path, two_styles):
+    pack = catalog.get(two_styles[0]).path
+    shutil.copy(pack, tmp_path / "good.onnx")
+    _renamed_copy(pack, tmp_path / "other.onnx", "alt_")
+    (tmp_path / "garbage.onnx").write_bytes(b"this is not a model")
+    local = StyleCatalog([tmp_path])
+    assert tmp_path / "garbage.onnx" in local.problems, "a corrupt file must be reported, not listed"
+    pipeline = make_pipeline(local, segmentation_model, *two_styles, (96, 64))
+    (tmp_path / "other.onnx").write_bytes(b"corrupted after start")
+    assert not pipeline.set_style("person", "alt_" + two_styles[1], now=0.0)
+    assert pipeline.person.look == two_styles[0]
+    pipeline.apply(Command.NEXT_PERSON_STYLE, now=0.0)  # steps over the broken style
+    assert not pipeline.person.look.startswith("alt_")
+    assert pipeline.process(np.zeros((64, 96, 3), np.uint8), 0.0).shape == (64, 96, 3)
