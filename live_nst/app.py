@@ -99,9 +99,14 @@ class LiveLoop:
 
     def run(self, max_frames: int | None = None) -> LoopStats:
         self.running = True
+        # Wait at most two frame periods, so a lost camera's card still goes out at a
+        # steady rate and video apps keep showing a live picture.
+        timeout = 2.0 / self.pipeline.config.fps
         while self.running and (max_frames is None or self.stats.frames < max_frames):
             self._handle_commands()
-            frame = self.source.read(timeout=0.5)
+            if not self.running:
+                break
+            frame = self.source.read(timeout=timeout)
             if frame is None:
                 if self.source.ended:
                     break

@@ -41,9 +41,6 @@ class _SinkBase:
     def keys(self) -> list[str]:
         return []
 
-    def close(self) -> None:  # pragma: no cover - every sink overrides it
-        raise NotImplementedError
-
     def __enter__(self):
         return self
 
@@ -97,7 +94,7 @@ class VirtualCameraSink(_SinkBase):
             self.camera = pyvirtualcam.Camera(self.size_wh[0], self.size_wh[1], fps,
                                               fmt=pyvirtualcam.PixelFormat.RGB, backend=backend, device=device)
         except RuntimeError as exc:
-            found = str(exc).strip() or "no virtual camera backend is available"
+            found = str(exc).strip().rstrip(".") or "no virtual camera backend is available"
             raise VirtualCameraUnavailable(
                 f"could not start a virtual camera: {found}. To fix it, {virtual_camera_fix()}. "
                 f"Meanwhile --output preview or --output file:out.mp4 work without one.") from None
@@ -106,12 +103,13 @@ class VirtualCameraSink(_SinkBase):
                  *self.size_wh, fps)
 
     def send(self, frame: np.ndarray, overlay: Sequence[str] = ()) -> None:
-        if frame.shape[:2] != self.size_wh[::-1] and not self._resize_noted:
+        fitted = fit_frame(frame, self.size_wh)
+        if fitted.shape != frame.shape and not self._resize_noted:
             log.info("frames are %dx%d, the virtual camera %dx%d: resizing", frame.shape[1], frame.shape[0],
                      *self.size_wh)
             self._resize_noted = True
         try:
-            self.camera.send(fit_frame(frame, self.size_wh))
+            self.camera.send(fitted)
         except (RuntimeError, ValueError) as exc:
             raise SinkError(f"the virtual camera {self.camera.device} refused a frame: {exc}") from None
 
@@ -131,6 +129,8 @@ def _x_display_reachable(display: str) -> bool:
         return False
     if host not in ("", "unix"):
         return True  # a remote display (ssh -X): trust it
+    if not hasattr(socket, "AF_UNIX"):
+        return True
     for address in (f"/tmp/.X11-unix/X{number}", f"\0/tmp/.X11-unix/X{number}"):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             probe.settimeout(1.0)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol
 import cv2
 import numpy as np
 
-from live_nst.errors import ConfigError, SourceError, require
+from live_nst.errors import ConfigError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,6 @@ class Source(Protocol):
 class _ClosingSource:
     """Context-manager support shared by the sources."""
 
-    def close(self) -> None:  # pragma: no cover - every source overrides it
-        raise NotImplementedError
-
     def __enter__(self):
         return self
 
@@ -57,11 +54,7 @@ class _ClosingSource:
 
 
 def _to_rgb(bgr: np.ndarray) -> np.ndarray:
-    if bgr.ndim == 2:
-        return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-    if bgr.shape[2] == 4:
-        return cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
 
 
 class Pacer:
@@ -170,22 +163,40 @@ class WebcamSource(_ClosingSource):
 
     def _run(self) -> None:
         capture = self._capture
+        delay = self._retry_initial
         try:
             while not self._stop.is_set():
                 image = self._grab(capture)
                 if image is not None:
+                    self._store(image)
+                    delay = self._retry_initial
+                    continue
+                if self._stop.is_set():
+                    return
+                if not self.lost:
+                    log.warning("camera %d stopped delivering frames; reconnecting", self.index)
                     with self._cond:
-                        self._latest = Frame(image, time.monotonic(), self._captured)
-                        self._captured += 1
-                        self._cond.notify_all()
-                elif not self._stop.is_set():
-                    capture = self._reconnect(capture)
-                    if capture is None:
-                        return
-                    self._capture = capture
+                        self.lost = True
+                capture.release()
+                capture = None
+                # Backoff grows until a frame arrives, so a camera that opens but sends
+                # nothing is not hammered (and does not flood the log).
+                while capture is None and not self._stop.wait(delay):
+                    capture = self._try_open()
+                    delay = min(delay * 2.0, self._retry_max)
+                self._capture = capture
         finally:
             if capture is not None:
                 capture.release()
+
+    def _store(self, image: np.ndarray) -> None:
+        with self._cond:
+            if self.lost:
+                self.lost = False
+                log.info("camera %d is back", self.index)
+            self._latest = Frame(image, time.monotonic(), self._captured)
+            self._captured += 1
+            self._cond.notify_all()
 
     @staticmethod
     def _grab(capture: Any) -> np.ndarray | None:
@@ -195,25 +206,12 @@ class WebcamSource(_ClosingSource):
             return None
         return image if ok and image is not None and image.size else None
 
-    def _reconnect(self, capture: Any) -> Any:
-        """Release the lost camera and reopen it with backoff; None when closed meanwhile."""
-        with self._cond:
-            self.lost = True
-        log.warning("camera %d stopped delivering frames; reconnecting", self.index)
-        capture.release()
-        delay = self._retry_initial
-        while not self._stop.wait(delay):
-            try:
-                capture = self._open()
-            except SourceError:
-                log.debug("camera %d still gone; next try in %.1f s", self.index, delay)
-                delay = min(delay * 2.0, self._retry_max)
-                continue
-            with self._cond:
-                self.lost = False
-            log.info("camera %d is back", self.index)
-            return capture
-        return None
+    def _try_open(self) -> Any:
+        try:
+            return self._open()
+        except SourceError:
+            log.debug("camera %d still gone", self.index)
+            return None
 
     def read(self, timeout: float | None = None) -> Frame | None:
         """The newest frame not returned before; None if none arrives within ``timeout``."""
@@ -290,7 +288,11 @@ class VideoFileSource(_ClosingSource):
         if not self.loop:
             return False
         self._capture.release()
-        self._capture = self._open()
+        try:
+            self._capture = self._open()
+        except SourceError as exc:  # the file went away mid-stream: end it, do not crash the loop
+            log.warning("%s", exc)
+            return False
         return self._capture.grab()
 
     def read(self, timeout: float | None = None) -> Frame | None:
@@ -377,7 +379,8 @@ class SampleSource(_ClosingSource):
 
 
 def _load_portrait() -> np.ndarray:
-    cbook = require("matplotlib.cbook", "bench", "The built-in sample video (--source sample)")
+    import matplotlib.cbook as cbook  # a core dependency: it ships the portrait
+
     path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
@@ -396,7 +399,9 @@ def open_source(spec: str, size_wh: tuple[int, int], fps: float, *, loop: bool =
         try:
             return WebcamSource(0, size_wh, fps, opener=opener)
         except SourceError as exc:
-            log.warning("no camera found, so showing the built-in sample video instead (%s)", exc)
+            log.warning("no camera found (webcam:0 did not open), so live-nst shows its built-in sample video "
+                        "instead; connect a camera, or choose one with --source webcam:N")
+            log.debug("camera 0: %s", exc)
             return SampleSource(size_wh, fps, paced=paced)
     if spec == "sample":
         return SampleSource(size_wh, fps, paced=paced)

@@ -7,6 +7,8 @@ or to run (a missing CUDA library, say) is dropped and the next one tried.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 from dataclasses import dataclass
@@ -104,6 +106,16 @@ class StyleModel:
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
         failures = []
+        # Probing a provider whose libraries are missing (CUDA without a GPU, say) makes ORT
+        # print errors; the outcome is reported once, below, instead.
+        ort.set_default_logger_severity(4)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # ORT prints its fallbacks
+                return self._first_working(providers, options, failures)
+        finally:
+            ort.set_default_logger_severity(2)
+
+    def _first_working(self, providers: list[str], options: ort.SessionOptions, failures: list[str]):
         for provider in providers:
             chain = [provider] if provider == PROVIDERS["cpu"] else [provider, PROVIDERS["cpu"]]
             try:
@@ -114,6 +126,8 @@ class StyleModel:
                 failures.append(f"{provider}: {exc}")
                 continue
             if session.get_providers()[0] == provider and self._smoke_test(session):
+                if failures:
+                    log.info("using %s (%s)", provider, "; ".join(failures))
                 return session
             failures.append(f"{provider}: not usable on this machine")
         raise ModelError(f"no execution provider could run {self.path}: {'; '.join(failures)}")

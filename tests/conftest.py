@@ -48,3 +48,40 @@ def greenscreen(shared_data):
     folder = shared_data / "video" / "greenscreen"
     frames = read_video(folder / "d0_bookcase_composite.mp4", max_frames=8)
     return frames, read_mask_folder(folder / "alpha", max_frames=8)
+
+
+@pytest.fixture(scope="session")
+def xvfb_display():
+    """A throwaway X server for tests that need a screen and keystrokes."""
+    import shutil
+    import subprocess
+
+    if not (shutil.which("Xvfb") and shutil.which("xdotool")):
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Xvfb and xdotool (.ci/run installs them)")
+        pytest.skip("Xvfb and xdotool are not installed (apt-get install xvfb xdotool)")
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten",
+                               "tcp"], pass_fds=(write_fd,), stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    yield f":{number}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def fake_backends():
+    """Fake virtual-camera drivers registered through pyvirtualcam's own register_backend."""
+    import pyvirtualcam
+    from pyvirtualcam.camera import BACKENDS
+
+    from fakes import FakeDriver, MissingDriver
+
+    pyvirtualcam.register_backend("live-nst-fake", FakeDriver)
+    pyvirtualcam.register_backend("live-nst-missing", MissingDriver)
+    FakeDriver.instances.clear()
+    yield FakeDriver.instances
+    BACKENDS.pop("live-nst-fake", None)
+    BACKENDS.pop("live-nst-missing", None)

@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ QUICK = dict(frames=4, warmup=1, flicker_frames=6, seg_frames=6, fidelity_photos
 FULL = dict(frames=60, warmup=3, flicker_frames=90, seg_frames=None, fidelity_photos=2, fidelity_styles=None,
             fidelity_size=256, gatys_steps=100, peer_frames=10)
 FLICKER_EXTRA_CLIPS = ("video/webcam_like", "video/generic_motion")
+RUN_ORDER = ("speed", "peers", "flicker", "segmentation", "fidelity")  # timings first, PyTorch work last
 SECTION_ERRORS = (ArithmeticError, ImportError, LookupError, OSError, RuntimeError, ValueError)
 
 
@@ -155,14 +155,25 @@ def _measures(options, catalog, looks, entry, devices: list[str]) -> dict:
     }
 
 
+def _header(options, catalog, looks: tuple[str, str], devices: list[str], unavailable: list[dict]) -> dict:
+    from live_nst.bench.context import machine_info
+    from live_nst.bench.report import SCHEMA
+
+    return {"schema": SCHEMA, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "quick": options.quick, "machine": machine_info(options.machine), "options": _jsonable(options),
+            "styles": {"models": sorted({str(e.path) for e in catalog.entries.values()}),
+                       "names": catalog.names, "person": looks[0], "background": looks[1]},
+            "providers": {"working": devices, "unavailable": unavailable}, "sections": {}}
+
+
 def run_bench(options) -> dict:
     """Measure the chosen sections; returns the report (also written to ``options.out_dir``)."""
+    import onnxruntime
+
     from live_nst.bench import peers, report as rep
-    from live_nst.bench.context import machine_info, pick_looks, probe_devices, style_catalog
+    from live_nst.bench.context import pick_looks, probe_devices, style_catalog
     from live_nst.config import SPECIAL_STYLES
     from live_nst.errors import ModelError
-
-    import onnxruntime
 
     onnxruntime.set_default_logger_severity(3)  # a provider that fails is reported once, in the report
     catalog = style_catalog(options.styles_dir)
@@ -171,14 +182,9 @@ def run_bench(options) -> dict:
     devices, unavailable = probe_devices(entry.path, options.devices, options.threads)
     if not devices:
         raise ModelError(f"no ONNX Runtime provider runs {entry.path}: {unavailable}")
-    report = {"schema": rep.SCHEMA, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "quick": options.quick,
-              "machine": machine_info(options.machine), "options": _jsonable(options),
-              "styles": {"models": sorted({str(e.path) for e in catalog.entries.values()}),
-                         "names": catalog.names, "person": looks[0], "background": looks[1]},
-              "providers": {"working": devices, "unavailable": unavailable}, "sections": {}}
+    report = _header(options, catalog, looks, devices, unavailable)
     measures = _measures(options, catalog, looks, entry, devices)
-    for name in ("speed", "peers", "flicker", "segmentation", "fidelity"):
+    for name in RUN_ORDER:
         if name in options.sections:
             _run_section(name, measures[name], report)
     if rep.ok(report, "speed") and rep.ok(report, "peers"):
@@ -204,7 +210,7 @@ def _jsonable(options) -> dict:
             return [convert(v) for v in value]
         return value
 
-    return {f.name: convert(getattr(options, f.name)) for f in dataclasses.fields(options) if f.name != "notes"}
+    return {f.name: convert(getattr(options, f.name)) for f in dataclasses.fields(options)}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

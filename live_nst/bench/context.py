@@ -14,7 +14,7 @@ import os
 import platform
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -62,7 +62,6 @@ class BenchOptions:
     peer_frames: int = 10
     peers_dir: Path | None = None
     machine: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     def data(self, relative: str | Path) -> Path | None:
         """A path inside the measurement data folder, or None when there is none."""

