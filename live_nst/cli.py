@@ -66,8 +66,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from live_nst.render import render
 
-    count = render(Path(args.input), Path(args.output), _config_from_args(args), progress=not args.quiet)
-    print(f"wrote {count} frames to {args.output}")
+    count = render(Path(args.input_path), Path(args.output_path), _config_from_args(args), progress=not args.quiet)
+    print(f"wrote {count} frames to {args.output_path}")
     return 0
 
 
@@ -158,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     render = sub.add_parser("render", help="paint a video file")
-    render.add_argument("input")
-    render.add_argument("output")
+    render.add_argument("input_path", metavar="INPUT")
+    render.add_argument("output_path", metavar="OUTPUT")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_look_options(render)
     render.set_defaults(handler=cmd_render)

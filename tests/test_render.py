@@ -1,0 +1,66 @@
+"""`live-nst render` on real clips: every frame painted, frame rate and audio kept."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from live_nst.cli import main
+from live_nst.errors import SourceError
+from live_nst.render import probe, render
+from live_nst.config import RunConfig
+
+
+def test_render_paints_every_frame_at_the_input_rate(shared_data, tmp_path, catalog, segmentation_model):
+    clip = shared_data / "video/greenscreen/d0_bookcase_composite.mp4"
+    short = tmp_path / "short.mp4"
+    _first_frames(clip, short, 10)
+    out = tmp_path / "painted.mp4"
+    code = main(["render", str(short), str(out), "--person-style", catalog.names[0], "--background-style",
+                 catalog.names[1], "--proc-size", "256x240", "--quiet"])
+    assert code == 0
+    (in_wh, in_fps, in_count), (out_wh, out_fps, out_count) = probe(short), probe(out)
+    assert (out_wh, out_count) == (in_wh, in_count)
+    assert out_fps == pytest.approx(in_fps, rel=0.01)
+    first_in, first_out = _frame(short), _frame(out)
+    assert np.abs(first_in.astype(int) - first_out).mean() > 10, "the render was not painted"
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+def test_render_keeps_the_audio(shared_data, tmp_path, catalog, segmentation_model):
+    clip = shared_data / "video/webcam_like/liveportrait_d12.mp4"
+    with_audio = tmp_path / "talk.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(clip), "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=1", "-t", "0.5", "-map", "0:v", "-map", "1:a", "-c:v",
+                    "libx264", "-c:a", "aac", str(with_audio)], check=True)
+    out = tmp_path / "painted.mp4"
+    assert render(with_audio, out, RunConfig(proc_size_wh=(128, 128)), progress=False) > 0
+    streams = subprocess.run(["ffprobe", "-loglevel", "error", "-show_entries", "stream=codec_type", "-of",
+                              "csv=p=0", str(out)], capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(streams) == ["audio", "video"]
+
+
+def test_render_refuses_a_missing_input_and_overwriting_it(tmp_path):
+    with pytest.raises(SourceError, match="does not exist"):
+        render(tmp_path / "none.mp4", tmp_path / "out.mp4", RunConfig(), progress=False)
+    assert main(["render", str(tmp_path / "none.mp4"), str(tmp_path / "o.mp4")]) == 2
+
+
+def _first_frames(src, dst, count):
+    capture = cv2.VideoCapture(str(src))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    ok, frame = capture.read()
+    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, frame.shape[1::-1])
+    for _ in range(count):
+        writer.write(frame)
+        ok, frame = capture.read()
+    writer.release()
+
+
+def _frame(path):
+    ok, frame = cv2.VideoCapture(str(path)).read()
+    return frame
