@@ -85,3 +85,13 @@ def fake_backends():
     yield FakeDriver.instances
     BACKENDS.pop("live-nst-fake", None)
     BACKENDS.pop("live-nst-missing", None)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """The PyTorch tests use tiny tensors: extra threads only add overhead and contention."""
+    torch = pytest.importorskip("torch")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -27,16 +27,9 @@ from live_nst.export.onnx_export import (  # noqa: E402
 from live_nst.models.networks import ArchConfig, StyleNetwork  # noqa: E402
 from live_nst.models.train import TrainConfig, save_checkpoint  # noqa: E402
 
-pytestmark = pytest.mark.train
+pytestmark = [pytest.mark.train, pytest.mark.usefixtures("one_torch_thread")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny: threads only add overhead (and contention on a shared CPU)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 STYLE_NAMES = ("starry_night", "my_own_style")
 STEP = 7

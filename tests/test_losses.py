@@ -12,16 +12,9 @@ from live_nst.models import losses  # noqa: E402
 from live_nst.models.networks import build_network  # noqa: E402
 from live_nst.models.vgg import VGGFeatures  # noqa: E402
 
-pytestmark = pytest.mark.train
+pytestmark = [pytest.mark.train, pytest.mark.usefixtures("one_torch_thread")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny: threads only add overhead (and contention on a shared CPU)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

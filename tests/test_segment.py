@@ -14,14 +14,10 @@ from live_nst.bench.metrics import mask_iou, read_mask_folder, read_video
 from live_nst.errors import AssetError, ModelError
 from live_nst.segment import (LANDSCAPE_MODEL, SQUARE_MODEL, MediaPipeSegmenter, Segmenter,
                               resolve_segmentation_model)
+from clips import GT_CLIPS
 
 N_FRAMES = 25
-CLIPS = {  # name: (video, ground-truth folder)
-    "lucia": ("video/davis/lucia/lucia.mp4", "video/davis/lucia/masks"),
-    "hike": ("video/davis/hike/hike.mp4", "video/davis/hike/masks"),
-    "tennis": ("video/davis/tennis/tennis.mp4", "video/davis/tennis/masks"),
-    "greenscreen": ("video/greenscreen/d0_bookcase_composite.mp4", "video/greenscreen/alpha"),
-}
+CLIPS = GT_CLIPS
 # Mean IoU over the first 25 frames, landscape model, measured here:
 # lucia 0.775, hike 0.840, tennis 0.666, greenscreen 0.958 (DAVIS people are small,
 # full-body and far away; the selfie model is made for head and shoulders).

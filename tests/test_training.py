@@ -13,16 +13,9 @@ torch = pytest.importorskip("torch")
 from live_nst.models.train import TrainConfig, load_checkpoint, train  # noqa: E402
 from live_nst.errors import ModelError  # noqa: E402
 
-pytestmark = [pytest.mark.train, pytest.mark.slow]
+pytestmark = [pytest.mark.train, pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny: threads only add overhead (and contention on a shared CPU)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 PHOTOS = ("pypi_samples/skimage_astronaut.jpg", "pypi_samples/skimage_chelsea.jpg",
           "pypi_samples/skimage_coffee.jpg", "pypi_samples/sklearn_flower.jpg",

@@ -13,16 +13,9 @@ from live_nst.errors import AssetError  # noqa: E402
 from live_nst.models import vgg as vgg_module  # noqa: E402
 from live_nst.models.data import load_image  # noqa: E402
 
-pytestmark = pytest.mark.train
+pytestmark = [pytest.mark.train, pytest.mark.usefixtures("one_torch_thread")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny: threads only add overhead (and contention on a shared CPU)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 # conv layer names in order; "M" is a 2x2 max pool (VGG-19, configuration E).
 VGG19_LAYOUT = ("1_1", "1_2", "M", "2_1", "2_2", "M", "3_1", "3_2", "3_3", "3_4", "M",

@@ -94,9 +94,10 @@ def peers_table(section: dict) -> str:
 
 
 def flicker_table(section: dict) -> str:
-    rows = [[Path(c["clip"]).name, str(c["frames"]), f"{c['input']:.5f}", f"{c['no_temporal']:.5f}",
+    rows = [[Path(c["clip"]).name, _label(c["size"]), str(c["frames"]), f"{c['input']:.5f}", f"{c['no_temporal']:.5f}",
              f"{c['temporal']:.5f}", f"{100 * c['temporal_reduction']:.0f}%"] for c in section["clips"]]
-    return _table(["clip", "frames", "input (floor)", "no temporal blend", "temporal blend", "reduction"], rows)
+    return _table(["clip", "size", "frames", "input (floor)", "no temporal blend", "temporal blend", "reduction"],
+                  rows) + "\n\nwarping error (Lai et al. 2018), lower is steadier; the input's own is the floor."
 
 
 def segmentation_table(section: dict) -> str:
@@ -106,7 +107,9 @@ def segmentation_table(section: dict) -> str:
             raw, refined = scores["raw"], scores["refined"]
             rows.append([Path(clip["clip"]).name, model, f"{raw['iou']:.3f}", f"{refined['iou']:.3f}",
                          f"{raw['flicker']:.5f}", f"{refined['flicker']:.5f}", f"{clip['truth_flicker']:.5f}"])
-    return _table(["clip", "model", "IoU raw", "IoU refined", "mask flicker raw", "refined", "ground truth"], rows)
+    return _table(["clip", "model", "IoU raw", "IoU refined", "mask flicker raw", "mask flicker refined",
+                   "mask flicker ground truth"], rows) + "\n\nIoU at 0.5 pooled over all frames; mask flicker = " \
+                                                        "warping error of the mask (lower is steadier)."
 
 
 def fidelity_table(section: dict) -> str:
