@@ -180,3 +180,22 @@ def test_global_hotkey_quits_a_running_stream(xvfb_display, segmentation_model):
         assert process.wait(timeout=60) == 0
     finally:
         process.kill()
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_memory_stays_flat_over_a_long_run(pipeline):
+    camera = ScriptedCamera("f" * 60)
+    loop = LiveLoop(camera, pipeline, NullSink(), CommandQueue(), KeyMap.from_config(pipeline.config.keys))
+    loop.run()  # warm up: sessions, buffers, allocator pools
+    warm = _rss_mib()
+    camera.script = list("f" * 300)
+    camera.ended = False
+    stats = loop.run()
+    grown = _rss_mib() - warm
+    assert stats.frames == 360
+    assert grown < 25, f"memory grew by {grown:.1f} MiB over 300 frames"
