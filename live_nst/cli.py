@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from live_nst import __version__
+from live_nst.bench.command import add_parser as add_bench_parser
 from live_nst.config import RegionConfig, RunConfig, load_config, parse_size
 from live_nst.errors import LiveNSTError, require
 
@@ -203,12 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--fp16", action="store_true")
     ex.set_defaults(handler=cmd_export)
 
-    try:
-        from live_nst.bench.command import add_parser as add_bench_parser
-    except ImportError:
-        pass
-    else:
-        add_bench_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

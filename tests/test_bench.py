@@ -18,7 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LIVE_NST_SHARED_DATA", REPO.parent / "shared" / "data"))  # as in conftest
 
-STAGES = ("capture", "resize_in", "segment", "stylize", "compose", "temporal", "resize_out", "sink", "total")
+STAGES = ("capture", "resize_in", "segment", "stylize", "compose", "temporal", "resize_out", "to_i420", "sink",
+          "total")
 SECTIONS = ("speed", "flicker", "fidelity", "segmentation", "peers")
 
 

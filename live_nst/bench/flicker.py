@@ -1,9 +1,10 @@
 """Flicker: the warping error (Lai et al. 2018, DESIGN section 7) of the painted video
 with and without temporal blending, beside the input video's own.
 
-Each clip is read at about the processing size's pixel count in its own aspect ratio (the
-pipeline then does no resizing, and the output is compared at the size it was painted at). Optical flow and occlusion masks come
-from the INPUT frames once and are shared by the three measurements. The input's own
+Each clip is read at about the processing size's pixel count in its own aspect ratio
+(the pipeline then does no resizing, and the output is compared at the size it was
+painted at). Optical flow and occlusion masks come from the INPUT frames once and are
+shared by the three measurements. The input's own
 warping error is the floor: what flow warping alone leaves (interpolation, lighting,
 flow errors); a perfectly steady stylisation would come close to it.
 """
@@ -44,7 +45,8 @@ def clip_flicker(clip: str | Path, frames: int, catalog, looks: tuple[str, str],
     inputs = [resize(frame, proc_wh) for frame in inputs]
     fps = video_fps(clip)
     flows = input_flows(inputs)
-    result = {"clip": str(clip), "frames": len(inputs), "size": list(proc_wh), "input": warping_error(inputs, inputs, flows)}
+    result = {"clip": str(clip), "frames": len(inputs), "size": list(proc_wh),
+              "input": warping_error(inputs, inputs, flows)}
     for key, temporal in (("no_temporal", False), ("temporal", True)):
         outputs = paint(inputs, fps, catalog, looks, device, proc_wh, temporal, threads)
         result[key] = warping_error(outputs, inputs, flows)

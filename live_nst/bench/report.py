@@ -12,7 +12,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "live-nst-bench/1"
 STAGE_COLOURS = {"capture": "#8c8c8c", "resize_in": "#c7c7c7", "segment": "#1f77b4", "stylize": "#d62728",
-                 "compose": "#2ca02c", "temporal": "#9467bd", "resize_out": "#bcbd22", "sink": "#17becf"}
+                 "compose": "#2ca02c", "temporal": "#9467bd", "resize_out": "#bcbd22", "to_i420": "#ff7f0e",
+                 "sink": "#17becf"}
 
 
 def _label(size) -> str:
@@ -52,6 +53,15 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
+def _f(value, spec: str) -> str:
+    """A number formatted, or '-' where it is missing (NaN is stored as null)."""
+    return format(value, spec) if _finite(value) else "-"
+
+
+def _pct(fraction) -> str:
+    return f"{100 * fraction:.0f}%" if _finite(fraction) else "-"
+
+
 def _ms(stat: dict) -> str:
     return f"{stat['median']:.1f} / {stat['p95']:.1f}" if _finite(stat.get("median")) else "-"
 
@@ -59,10 +69,12 @@ def _ms(stat: dict) -> str:
 def speed_table(section: dict) -> str:
     stages = section["stage_order"]
     header = ["provider", "proc size", "fps", "latency ms", *stages]
-    rows = [[run["provider"].removesuffix("ExecutionProvider"), _label(run["proc_size"]), f"{run['fps']:.1f}",
+    rows = [[run["provider"].removesuffix("ExecutionProvider"), _label(run["proc_size"]), _f(run["fps"], ".1f"),
              _ms(run["latency_ms"]), *[_ms(run["stages_ms"][stage]) for stage in stages]]
             for run in section["runs"]]
-    return _table(header, rows) + "\n\nms as median / p95 per frame; input 1280x720 decoded from the clip."
+    return _table(header, rows) + ("\n\nms as median / p95 per frame; frames decoded from the clip at "
+                                   f"{_label(section['runs'][0]['input_size'])}, output at the same size; "
+                                   "latency from capture timestamp to send.")
 
 
 def peers_table(section: dict) -> str:
@@ -79,13 +91,13 @@ def peers_table(section: dict) -> str:
             if run is None or "network_ms" not in run:
                 row.append(run.get("status", "-") if run else "-")
                 continue
-            cell = f"{run['network_ms']['median']:.1f} (call {run['call_ms']['median']:.1f})"
+            cell = f"{_f(run['network_ms']['median'], '.1f')} (call {_f(run['call_ms']['median'], '.1f')})"
             ratio = speed.get((model, device, size))
-            row.append(cell + (f", live-nst {ratio['speedup_network']:.1f}x faster" if ratio else ""))
+            row.append(cell + (f", live-nst {_f(ratio['speedup_network'], '.1f')}x faster" if ratio else ""))
         rows.append(row)
     notes = [f"{name}: {info.get('status')}" + (f" ({info['note']})" if info.get("note") else "")
              for name, info in section["peers"].items() if info.get("status") != "ok"]
-    estimates = [f"{e['model']} {e['fps']:.1f} fps ({e['device']} {_label(e['proc_size'])})"
+    estimates = [f"{e['model']} {_f(e['fps'], '.1f')} fps ({e['device']} {_label(e['proc_size'])})"
                  for e in section.get("live_fps_estimate", [])]
     text = _table(header, rows) + "\n\nnetwork ms (median; call = the public API call, pre/post-processing included)."
     if estimates:
@@ -94,8 +106,9 @@ def peers_table(section: dict) -> str:
 
 
 def flicker_table(section: dict) -> str:
-    rows = [[Path(c["clip"]).name, _label(c["size"]), str(c["frames"]), f"{c['input']:.5f}", f"{c['no_temporal']:.5f}",
-             f"{c['temporal']:.5f}", f"{100 * c['temporal_reduction']:.0f}%"] for c in section["clips"]]
+    rows = [[Path(c["clip"]).name, _label(c["size"]), str(c["frames"]), _f(c["input"], ".5f"),
+             _f(c["no_temporal"], ".5f"), _f(c["temporal"], ".5f"), _pct(c["temporal_reduction"])]
+            for c in section["clips"]]
     return _table(["clip", "size", "frames", "input (floor)", "no temporal blend", "temporal blend", "reduction"],
                   rows) + "\n\nwarping error (Lai et al. 2018), lower is steadier; the input's own is the floor."
 
@@ -105,8 +118,8 @@ def segmentation_table(section: dict) -> str:
     for clip in section["clips"]:
         for model, scores in clip["models"].items():
             raw, refined = scores["raw"], scores["refined"]
-            rows.append([Path(clip["clip"]).name, model, f"{raw['iou']:.3f}", f"{refined['iou']:.3f}",
-                         f"{raw['flicker']:.5f}", f"{refined['flicker']:.5f}", f"{clip['truth_flicker']:.5f}"])
+            rows.append([Path(clip["clip"]).name, model, _f(raw["iou"], ".3f"), _f(refined["iou"], ".3f"),
+                         _f(raw["flicker"], ".5f"), _f(refined["flicker"], ".5f"), _f(clip["truth_flicker"], ".5f")])
     return _table(["clip", "model", "IoU raw", "IoU refined", "mask flicker raw", "mask flicker refined",
                    "mask flicker ground truth"], rows) + "\n\nIoU at 0.5 pooled over all frames; mask flicker = " \
                                                         "warping error of the mask (lower is steadier)."
@@ -114,11 +127,13 @@ def segmentation_table(section: dict) -> str:
 
 def fidelity_table(section: dict) -> str:
     rows = []
-    for name, entry in section["styles"].items():
-        s = entry["summary"]
-        rows.append([name, f"{s['style_loss_network']:.4g}", f"{s['style_loss_gatys']:.4g}",
-                     f"{s['style_ratio']:.2f}", f"{100 * s['style_gap_closed']:.0f}%",
-                     f"{s['content_loss_network']:.4g}", f"{s['content_loss_gatys']:.4g}"])
+    entries = [(name, entry["summary"]) for name, entry in section["styles"].items()]
+    if len(entries) > 1 and section.get("summary"):
+        entries.append(("**all styles**", section["summary"]))
+    for name, s in entries:
+        rows.append([name, _f(s["style_loss_network"], ".4g"), _f(s["style_loss_gatys"], ".4g"),
+                     _f(s["style_ratio"], ".2f"), _pct(s["style_gap_closed"]),
+                     _f(s["content_loss_network"], ".4g"), _f(s["content_loss_gatys"], ".4g")])
     return _table(["style", "style loss net", "Gatys", "net / Gatys", "gap closed", "content loss net",
                    "Gatys"], rows) + (f"\n\n{section['size']} px photos, artwork {section['style_size']} px, "
                                       f"Gatys {section['gatys_steps']} L-BFGS steps.")

@@ -2,10 +2,13 @@
 
 Each frame goes the way a live frame goes, in one thread so every stage can be timed:
 the project's own source decodes it from the clip (unpaced, so the pipeline's capacity
-is measured, not the clip's frame rate) and it is brought to the input size (1280x720 by
-default: what a webcam delivers; the clip's own size needs no resize), then ``FramePipeline.process`` (resize to the processing size,
-segment + refine, stylize, compose, temporal blend, resize to the output size), then
-the sink. The pipeline's own stage timer gives the middle stages.
+is measured, not the clip's frame rate) and it is brought to the input size (1280x720
+by default: what a webcam delivers; the default clip needs no resize), then
+``FramePipeline.process`` (resize to the processing size, segment + refine, stylize,
+compose, temporal blend, resize to the output size), then the conversion a virtual
+camera makes (RGB to I420, as pyvirtualcam does natively for v4l2loopback; OBS takes
+NV12, the same cost) and the project's NullSink. The pipeline's own stage timer gives
+the middle stages.
 
 Reported per (provider, processing size): throughput fps (frames / summed frame time),
 per-stage median and p95 ms, and latency from the capture timestamp (the moment the
@@ -30,7 +33,7 @@ from live_nst.sinks import NullSink
 log = logging.getLogger(__name__)
 
 PIPELINE_STAGES = ("resize_in", "segment", "stylize", "compose", "temporal", "resize_out")
-STAGES = ("capture", *PIPELINE_STAGES, "sink")
+STAGES = ("capture", *PIPELINE_STAGES, "to_i420", "sink")
 
 
 class ClipReader:
@@ -69,6 +72,8 @@ def time_pipeline(pipeline, clip: str | Path, input_wh: SizeWH, frames: int, war
             captured = time.monotonic()
             out = pipeline.process(frame.image, frame.index / reader.fps)
             processed = time.monotonic()
+            cv2.cvtColor(out, cv2.COLOR_RGB2YUV_I420)  # what the virtual camera does with the frame
+            converted = time.monotonic()
             sink.send(out)
             sent = time.monotonic()
             if index < warmup:
@@ -76,7 +81,8 @@ def time_pipeline(pipeline, clip: str | Path, input_wh: SizeWH, frames: int, war
             stages["capture"].append((captured - start) * 1e3)
             for stage in PIPELINE_STAGES:
                 stages[stage].append(pipeline.timer.ms.get(stage, 0.0))
-            stages["sink"].append((sent - processed) * 1e3)
+            stages["to_i420"].append((converted - processed) * 1e3)
+            stages["sink"].append((sent - converted) * 1e3)
             stages["total"].append((sent - start) * 1e3)
             latencies.append((sent - frame.timestamp) * 1e3)
     finally:
