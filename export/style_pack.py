@@ -1,11 +1,12 @@
-"""Build the shipped style pack from a training checkpoint.
+"""Build the shipped style pack from a training checkpoint, in two steps:
 
-``python -m live_nst.export.style_pack CKPT --artworks DIR --photos DIR``:
-exports the checkpoint to ``live_nst/styles/pack.onnx`` with the artworks' metadata,
-measures it (ms per frame in ONNX Runtime on this machine; style and content losses on
-held-out photos next to a Gatys optimisation of the same photos), writes the numbers
-into the model's metadata and a model card per style (``pack.json``), and paints the
-built-in sample in every style for the README's contact sheet.
+``python -m live_nst.export.style_pack export CKPT`` exports the checkpoint to
+``live_nst/styles/pack.onnx`` with the artworks' metadata. Then ``live-nst bench`` measures
+it, and ``python -m live_nst.export.style_pack cards --bench-report REPORT`` writes the
+measured numbers (ms per frame in ONNX Runtime; style and content losses on held-out
+photos next to a Gatys optimisation of the same photos) into the model's metadata and a
+model card per style (``pack.json``), and paints the built-in sample in every style for
+the README's contact sheet.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 import cv2
@@ -21,32 +21,12 @@ import numpy as np
 import onnx
 
 from live_nst import contract
-from live_nst.bench.context import machine_info
-from live_nst.bench.fidelity import measure_fidelity, pick_photos
 from live_nst.catalog import packaged_styles_dir
 from live_nst.export.onnx_export import export_checkpoint
 from live_nst.export.style_catalog import STYLE_CATALOG
 from live_nst.stylize import StyleModel
 
 log = logging.getLogger(__name__)
-SPEED_SIZES_WH = ((640, 360), (1280, 720))
-
-
-def time_model(path: Path, size_wh: tuple[int, int], runs: int = 15, threads: int = 0) -> dict[str, float]:
-    """Median and p95 ms of one stylisation at ``size_wh`` (ONNX Runtime, CPU)."""
-    model = StyleModel(path, "cpu", threads)
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 255, (size_wh[1], size_wh[0], 3), dtype=np.uint8)
-    weights = np.zeros((model.num_styles, size_wh[1] // 4, size_wh[0] // 4), np.float32)
-    weights[0] = 1.0
-    for _ in range(3):
-        model.run(image, weights)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        model.run(image, weights)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return {"median_ms": round(float(np.median(times)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2)}
 
 
 def write_quality(path: Path, quality: dict) -> None:
@@ -94,56 +74,64 @@ def contact_sheet(path: Path, out: Path, columns: int = 3, cell_wh=(426, 240)) -
     return out
 
 
-def model_cards(path: Path, speed: dict, fidelity: dict) -> list[dict]:
+def speed_from_report(report: dict) -> dict:
+    """live-nst's network ms per frame at each processing size, from the bench's peers section."""
+    speed = {}
+    for run in report["sections"].get("peers", {}).get("runs", []):
+        if run["model"] == "live-nst" and run["device"] == "cpu":
+            speed["x".join(map(str, run["proc_size"]))] = {"median_ms": round(run["network_ms"]["median"], 1),
+                                                           "p95_ms": round(run["network_ms"]["p95"], 1)}
+    speed["machine"] = report["machine"]["label"]
+    return speed
+
+
+def model_cards(path: Path, report: dict) -> list[dict]:
     model = StyleModel(path, "cpu")
-    meta = onnx.load(str(path)).metadata_props
-    recipe = json.loads({p.key: p.value for p in meta}[contract.KEY_RECIPE])
+    recipe = json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}[contract.KEY_RECIPE])
+    fidelity = report["sections"].get("fidelity", {})
+    setup = {k: fidelity.get(k) for k in ("size", "style_size", "gatys_steps", "style_layers", "content_layer")}
+    speed = speed_from_report(report)
     cards = []
     for info in model.styles:
-        measured = fidelity.get("styles", {}).get(info.name, {}).get("summary", {})
+        measured = fidelity.get("styles", {}).get(info.name, {})
         cards.append({
             "name": info.name, "title": info.title, "artist": info.artist, "artwork": info.artwork,
             "artwork_license": info.license, "model_file": path.name,
             "recipe": {k: recipe.get(k) for k in ("arch", "size", "style_size", "batch", "steps", "step", "lr",
                                                   "weights")},
-            "speed_cpu": speed, "fidelity": measured,
-            "fidelity_setup": {k: fidelity.get(k) for k in ("size", "style_size", "gatys_steps", "photos")},
+            "speed_cpu": speed,
+            "fidelity": measured.get("summary", {}),
+            "fidelity_photos": [Path(pair["photo"]).name for pair in measured.get("pairs", [])],
+            "fidelity_setup": setup,
         })
     return cards
 
 
-def build(ckpt: Path, artworks: Path, photos_dir: Path, out_dir: Path, photos: int, size: int,
-          gatys_steps: int, sheet: Path) -> dict:
-    path = export_checkpoint(ckpt, out_dir / "pack.onnx", styles_meta=STYLE_CATALOG)
-    speed = {"x".join(map(str, wh)): time_model(path, wh) for wh in SPEED_SIZES_WH}
-    speed["machine"] = machine_info()["label"]
-    model = StyleModel(path, "cpu")
-    style_paths = {info.name: artworks / info.artwork for info in model.styles}
-    chosen = pick_photos(photos_dir, photos)
-    fidelity = measure_fidelity(path, style_paths, chosen, size=size, gatys_steps=gatys_steps)
-    fidelity["photos"] = [p.name for p in chosen]
-    cards = model_cards(path, speed, fidelity)
-    write_quality(path, {"speed_cpu": speed, "fidelity": {c["name"]: c["fidelity"] for c in cards}})
-    (out_dir / "pack.json").write_text(json.dumps(cards, indent=2) + "\n")
+def write_cards(path: Path, report_path: Path, sheet: Path) -> list[dict]:
+    cards = model_cards(path, json.loads(report_path.read_text()))
+    write_quality(path, {"speed_cpu": cards[0]["speed_cpu"] if cards else {},
+                         "fidelity": {c["name"]: c["fidelity"] for c in cards}})
+    (path.parent / "pack.json").write_text(json.dumps(cards, indent=2) + "\n")
     contact_sheet(path, sheet)
-    return {"model": str(path), "cards": cards}
+    return cards
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--artworks", type=Path, required=True, help="folder of the style images")
-    parser.add_argument("--photos", type=Path, required=True, help="held-out photos (not used in training)")
-    parser.add_argument("--count", type=int, default=2, help="photos per style")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--gatys-steps", type=int, default=150)
-    parser.add_argument("--out-dir", type=Path, default=packaged_styles_dir())
-    parser.add_argument("--sheet", type=Path, default=Path("docs/contact_sheet.png"))
+    sub = parser.add_subparsers(dest="step", required=True)
+    exp = sub.add_parser("export", help="checkpoint -> live_nst/styles/pack.onnx")
+    exp.add_argument("checkpoint", type=Path)
+    exp.add_argument("--out", type=Path, default=packaged_styles_dir() / "pack.onnx")
+    cards = sub.add_parser("cards", help="model cards and contact sheet from a bench report")
+    cards.add_argument("--bench-report", type=Path, required=True)
+    cards.add_argument("--model", type=Path, default=packaged_styles_dir() / "pack.onnx")
+    cards.add_argument("--sheet", type=Path, default=Path("docs/contact_sheet.png"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = build(args.checkpoint, args.artworks, args.photos, args.out_dir, args.count, args.size,
-                   args.gatys_steps, args.sheet)
-    print(json.dumps(result["cards"], indent=2))
+    if args.step == "export":
+        print(export_checkpoint(args.checkpoint, args.out, styles_meta=STYLE_CATALOG))
+    else:
+        print(json.dumps(write_cards(args.model, args.bench_report, args.sheet), indent=2))
     return 0
 
 
