@@ -68,6 +68,12 @@ def blend_layers(layers: list[tuple[np.ndarray, np.ndarray | float]]) -> np.ndar
     layers = [(img, w) for img, w in layers if not (np.isscalar(w) and w <= 0)]
     if len(layers) == 1:
         return layers[0][0]
+    if all(np.isscalar(w) for _, w in layers):  # the same mix everywhere
+        result, total = layers[0]
+        for image, weight in layers[1:]:
+            result = cv2.addWeighted(result, total / (total + weight), image, weight / (total + weight), 0.0)
+            total += weight
+        return result
     shape_hw = layers[0][0].shape[:2]
     result, total = layers[0][0], as_map(layers[0][1], shape_hw)
     for image, weight in layers[1:]:

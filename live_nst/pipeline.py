@@ -192,25 +192,24 @@ class FramePipeline:
         return self.last_mask
 
     def _stylized_layers(self, proc, mask, person, background) -> list[tuple[np.ndarray, object]]:
-        maps = look_maps(mask, person, background)
         small_mask = None if mask is None else cv2.resize(
             mask, (max(1, proc.shape[1] // WEIGHTS_DOWNSCALE), max(1, proc.shape[0] // WEIGHTS_DOWNSCALE)),
             interpolation=cv2.INTER_AREA)
         small_maps = look_maps(small_mask, person, background)
         by_model: dict[Path, list[str]] = defaultdict(list)
-        for look in maps:
+        for look in small_maps:
             if look not in SPECIAL_STYLES:
                 by_model[self.catalog.get(look).path].append(look)
+        specials = [look for look in (ORIGINAL, BLUR) if look in small_maps]
+        # One layer covers the frame alone: its weight map is never used, so skip it.
+        maps = small_maps if len(by_model) + len(specials) == 1 else look_maps(mask, person, background)
         layers: list[tuple[np.ndarray, object]] = []
         for path, looks in by_model.items():
             model = self.models.get(path) or self._model_for(looks[0])
-            coverage = sum(maps[look] for look in looks)
             weights = self._style_weights(model, looks, small_maps, small_mask, proc.shape[:2])
-            layers.append((model.run(proc, weights), coverage))
-        if ORIGINAL in maps:
-            layers.append((proc, maps[ORIGINAL]))
-        if BLUR in maps:
-            layers.append((blurred(proc), maps[BLUR]))
+            layers.append((model.run(proc, weights), sum(maps[look] for look in looks)))
+        for look in specials:
+            layers.append((proc if look == ORIGINAL else blurred(proc), maps[look]))
         return layers
 
     def _style_weights(self, model: StyleModel, looks: list[str], small_maps, small_mask, shape_hw) -> np.ndarray:
