@@ -94,7 +94,6 @@ class StyleModel:
         self.styles = styles_from_metadata(self.path, read_metadata(self.path))
         self.session = self._open_session(resolve_providers(device), threads)
         self.provider = self.session.get_providers()[0]
-        self._check_contract()
 
     @property
     def num_styles(self) -> int:
@@ -125,6 +124,7 @@ class StyleModel:
                     raise ModelError(f"{self.path} is corrupt ({exc}); delete or re-export it") from exc
                 failures.append(f"{provider}: {exc}")
                 continue
+            self._check_contract(session)  # a file problem, whatever the provider
             if session.get_providers()[0] == provider and self._smoke_test(session):
                 if failures:
                     log.info("using %s (%s)", provider, "; ".join(failures))
@@ -142,9 +142,9 @@ class StyleModel:
             log.warning("provider %s failed a test run: %s", session.get_providers()[0], exc)
             return False
 
-    def _check_contract(self) -> None:
-        inputs = {i.name: i.shape for i in self.session.get_inputs()}
-        outputs = [o.name for o in self.session.get_outputs()]
+    def _check_contract(self, session: ort.InferenceSession) -> None:
+        inputs = {i.name: i.shape for i in session.get_inputs()}
+        outputs = [o.name for o in session.get_outputs()]
         expected = {contract.INPUT_IMAGE, contract.INPUT_STYLE_WEIGHTS}
         if set(inputs) != expected or outputs != [contract.OUTPUT]:
             raise ModelError(f"{self.path} has inputs {sorted(inputs)} and outputs {outputs}; the model "

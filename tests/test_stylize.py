@@ -1,0 +1,96 @@
+"""The runtime side of the model contract: provider choice and clear errors for files
+that are missing, corrupt, or not live-nst models. Real ONNX Runtime throughout."""
+
+import json
+import shutil
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from live_nst import contract
+from live_nst.errors import ConfigError, ModelError
+from live_nst.stylize import PROVIDERS, StyleModel, resolve_providers
+
+
+def identity_model(path, inputs=("image", "style_weights"), output="stylized", meta=None, styles=2):
+    """A valid-looking graph: output = image (style weights ignored)."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", [inputs[0]], [output])], "tiny",
+        [helper.make_tensor_value_info(inputs[0], TensorProto.FLOAT, ["n", 3, "h", "w"]),
+         helper.make_tensor_value_info(inputs[1], TensorProto.FLOAT, ["n", styles, "sh", "sw"])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["n", 3, "h", "w"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    default_meta = {contract.KEY_CONTRACT: contract.CONTRACT_VERSION,
+                    contract.KEY_STYLES: json.dumps([{"name": f"s{i}"} for i in range(2)])}
+    for key, value in (default_meta if meta is None else meta).items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_contract_model_runs_and_keeps_the_image(tmp_path):
+    model = StyleModel(identity_model(tmp_path / "ok.onnx"), "cpu")
+    image = np.random.default_rng(0).integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    out = model.run(image, np.full((2, 3, 4), 0.5, np.float32))
+    assert model.provider == "CPUExecutionProvider" and [s.name for s in model.styles] == ["s0", "s1"]
+    assert out.dtype == np.uint8 and out.flags.c_contiguous and np.array_equal(out, image)
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("missing", "does not exist"),
+    ("garbage", "not a readable ONNX model"),
+    ("no_metadata", "lacks the live-nst metadata"),
+    ("old_contract", "follows model contract 0"),
+    ("wrong_inputs", "the model contract needs inputs"),
+    ("style_count", "takes 3 style weights but its metadata lists 2"),
+])
+def test_bad_model_files_name_the_file_and_the_problem(tmp_path, kind, message):
+    path = tmp_path / f"{kind}.onnx"
+    if kind == "garbage":
+        path.write_bytes(b"\x08\x01garbage")
+    elif kind == "no_metadata":
+        identity_model(path, meta={})
+    elif kind == "old_contract":
+        identity_model(path, meta={contract.KEY_CONTRACT: "0", contract.KEY_STYLES: "[]"})
+    elif kind == "wrong_inputs":
+        identity_model(path, inputs=("img", "w"))
+    elif kind == "style_count":
+        identity_model(path, styles=3)
+    with pytest.raises(ModelError, match=message) as info:
+        StyleModel(path, "cpu")
+    assert path.name in str(info.value)
+
+
+def test_truncated_model_is_reported_as_corrupt(tmp_path):
+    good = identity_model(tmp_path / "good.onnx")
+    data = good.read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="cut.onnx"):
+        StyleModel(tmp_path / "cut.onnx", "cpu")
+
+
+def test_auto_prefers_accelerators_and_always_ends_with_the_cpu():
+    order = resolve_providers("auto")
+    assert order[-1] == PROVIDERS["cpu"]
+    assert order == [p for p in PROVIDERS.values() if p in ort.get_available_providers()]
+
+
+def test_unknown_or_unavailable_device_is_a_config_error():
+    with pytest.raises(ConfigError, match="--device must be auto or one of"):
+        resolve_providers("quantum")
+    missing = [name for name, p in PROVIDERS.items() if p not in ort.get_available_providers()]
+    if missing:
+        with pytest.raises(ConfigError, match="not offered by the installed onnxruntime"):
+            resolve_providers(missing[0])
+
+
+def test_forcing_a_listed_but_unusable_provider_fails_clearly(tmp_path):
+    listed_unusable = [name for name in ("cuda", "tensorrt") if PROVIDERS[name] in ort.get_available_providers()]
+    if not listed_unusable or shutil.which("nvidia-smi"):
+        pytest.skip("needs an onnxruntime build that lists a GPU provider on a machine without a GPU")
+    with pytest.raises(ModelError, match="no execution provider could run"):
+        StyleModel(identity_model(tmp_path / "m.onnx"), listed_unusable[0])
