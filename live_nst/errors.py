@@ -20,6 +20,10 @@ class ModelError(LiveNSTError):
     """A model file is missing, corrupt or does not follow the model contract."""
 
 
+class InputError(LiveNSTError, ValueError):
+    """A file the user gave (an image, a folder) cannot be read."""
+
+
 class SourceError(LiveNSTError):
     """A frame source (camera, video file) could not be opened or read."""
 

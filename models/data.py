@@ -9,16 +9,18 @@ import numpy as np
 import torch
 from PIL import Image
 
+from live_nst.errors import InputError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 def list_images(directory: str | Path) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
-        raise FileNotFoundError(f"content folder {directory} does not exist")
+        raise InputError(f"content folder {directory} does not exist")
     paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
-        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {directory}")
+        raise InputError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {directory}")
     return paths
 
 
@@ -27,7 +29,7 @@ def load_image(path: str | Path, long_side: int | None = None) -> torch.Tensor:
     try:
         image = Image.open(path).convert("RGB")
     except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read image {path}: {exc}. Give a JPEG or PNG file.") from exc
+        raise InputError(f"cannot read image {path}: {exc}. Give a JPEG or PNG file.") from exc
     if long_side:
         scale = long_side / max(image.size)
         image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),

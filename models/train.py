@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from live_nst.assets import sha256_of
-from live_nst.errors import ModelError
+from live_nst.errors import InputError, ModelError
 from live_nst.models import losses
 from live_nst.models.data import RandomCrops, list_images, load_image
 from live_nst.models.networks import build_network, network_from_config, one_hot_weights
@@ -93,7 +93,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
-        raise
+        raise InputError(f"checkpoint {path} does not exist") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
         raise ModelError(f"{path} is not a live-nst checkpoint ({exc}); give a .ckpt written by 'live-nst train'") from exc
 

@@ -50,3 +50,27 @@ def test_unknown_optimizer_is_refused(pair, vgg):
     content, style = pair
     with pytest.raises(ValueError, match="optimizer"):
         stylize(content, style, GatysConfig(optimizer="sgd"), vgg=vgg, progress=False)
+
+
+def test_stylize_command_writes_the_image(shared_data, tmp_path, capsys):
+    from PIL import Image
+
+    from live_nst.cli import main
+
+    out = tmp_path / "out.png"
+    code = main(["stylize", "--content-path", str(shared_data / "content/pypi_samples/skimage_chelsea.jpg"),
+                 "--style-path", str(shared_data / "styles/starry_night.jpg"), "--output", str(out),
+                 "--size", "48", "--steps", "2", "--device", "cpu"])
+    assert code == 0 and max(Image.open(out).size) == 48
+    assert "style loss" in capsys.readouterr().out
+
+
+def test_stylize_command_rejects_an_unreadable_style_image(shared_data, tmp_path, capsys):
+    from live_nst.cli import main
+
+    bad = tmp_path / "style.jpg"
+    bad.write_text("not an image")
+    code = main(["stylize", "--content-path", str(shared_data / "content/pypi_samples/skimage_chelsea.jpg"),
+                 "--style-path", str(bad), "--size", "32", "--steps", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot read image" in err and "style.jpg" in err
