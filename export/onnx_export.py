@@ -322,7 +322,7 @@ def _load_checkpoint(path: Path) -> dict:
 
     try:
         ckpt = load_checkpoint(path)
-    except (ValueError, OSError) as exc:
+    except (ModelError, ValueError, OSError) as exc:
         raise ExportError(f"{path} is not a readable live-nst checkpoint ({exc}); give the .ckpt "
                           f"written by 'live-nst train' (runs/.../last.ckpt)") from exc
     missing = [key for key in _CKPT_KEYS if not isinstance(ckpt, dict) or key not in ckpt]
