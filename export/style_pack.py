@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     cards = sub.add_parser("cards", help="model cards and contact sheet from a bench report")
     cards.add_argument("--bench-report", type=Path, required=True)
     cards.add_argument("--model", type=Path, default=packaged_styles_dir() / "pack.onnx")
-    cards.add_argument("--sheet", type=Path, default=Path("docs/contact_sheet.png"))
+    cards.add_argument("--sheet", type=Path, default=Path("docs/contact_sheet.jpg"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.step == "export":
