@@ -7,6 +7,7 @@ single pass.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -68,11 +69,13 @@ class StyleCatalog:
             self.problems[path] = str(exc)
             return
         for index, info in enumerate(infos):
-            if info.name in self.entries or info.name in SPECIAL_STYLES:
-                log.warning("style %r in %s is already defined by %s; skipping it",
-                            info.name, path, self.entries.get(info.name, "a built-in look").__str__())
-                continue
-            self.entries[info.name] = StyleEntry(info, path, index)
+            name = info.name
+            if name in self.entries or name in SPECIAL_STYLES:
+                # Both stay usable: the later file's style is addressed as name@file.
+                name = f"{info.name}@{path.stem}"
+                log.info("style %r in %s is also in %s; it is listed as %r", info.name, path,
+                         self.entries[info.name].path if info.name in self.entries else "the built-in looks", name)
+            self.entries[name] = StyleEntry(dataclasses.replace(info, name=name), path, index)
 
     @property
     def names(self) -> list[str]:

@@ -9,6 +9,7 @@ several GPUs when started with torchrun (DistributedDataParallel).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 from dataclasses import asdict, dataclass, field, replace
@@ -105,6 +106,12 @@ def config_from_checkpoint(ckpt: dict, **overrides) -> TrainConfig:
     return replace(TrainConfig(**raw), **{k: v for k, v in overrides.items() if v is not None})
 
 
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Cosine decay from ``config.lr`` to a tenth of it over ``config.steps``."""
+    progress = min(1.0, step / max(1, config.steps))
+    return config.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+
+
 def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
@@ -156,6 +163,8 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto") 
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=rank != 0,
                desc="train", dynamic_ncols=True)
     for step in bar:
+        for group in optimizer.param_groups:  # from the step, so a resumed run keeps the schedule
+            group["lr"] = learning_rate(config, step)
         content = next(batches).to(dev)
         terms = _step(model, vgg, targets, content, config, autocast)
         loss = sum(getattr(config.weights, k) * v for k, v in terms.items())

@@ -168,3 +168,15 @@ def test_broken_style_file_keeps_the_stream_on_its_style(catalog, segmentation_m
     pipeline.apply(Command.NEXT_PERSON_STYLE, now=0.0)  # steps over the broken style
     assert not pipeline.person.look.startswith("alt_")
     assert pipeline.process(np.zeros((64, 96, 3), np.uint8), 0.0).shape == (64, 96, 3)
+
+
+def test_a_user_style_named_like_a_shipped_one_stays_usable(catalog, segmentation_model, tmp_path, two_styles):
+    from live_nst.catalog import packaged_styles_dir
+
+    shutil.copy(catalog.get(two_styles[0]).path, tmp_path / "mine.onnx")
+    both = StyleCatalog([packaged_styles_dir(), tmp_path])
+    mine = f"{two_styles[0]}@mine"
+    assert two_styles[0] in both.names and mine in both.names
+    assert both.get(mine).path == tmp_path / "mine.onnx"
+    pipeline = make_pipeline(both, segmentation_model, mine, two_styles[0], (96, 64))
+    assert pipeline.process(np.zeros((64, 96, 3), np.uint8), 0.0).shape == (64, 96, 3)
