@@ -170,25 +170,25 @@ def run_live(config: RunConfig, max_frames: int | None = None) -> int:
     """``live-nst run``: returns the process exit code."""
     if config.source.startswith("file:"):
         raise ConfigError("--source takes webcam:N, sample, auto or a video path (no 'file:' prefix)")
-    pipeline = build_pipeline(config)
+    pipeline = build_pipeline(config)  # bad styles or models stop here, before any device opens
     commands = CommandQueue()
-    keymap = KeyMap.from_config(config.keys)
     hotkeys = GlobalHotkeys(config.keys, commands)
-    with open_source(config.source, config.size_wh, config.fps, loop=True, paced=True) as source, \
-            open_sink_with_fallback(config.output, config.size_wh, config.fps,
-                                    backend=config.virtualcam_backend, device=config.virtualcam_device) as sink:
-        if config.keys.global_hotkeys:
-            hotkeys.start()
-        loop = LiveLoop(source, pipeline, sink, commands, keymap)
-        log.info("live: person %s, background %s; press %s+%s to quit", pipeline.person.look,
-                 pipeline.background.look, config.keys.modifier, config.keys.bindings["quit"])
-        try:
-            stats = loop.run(max_frames)
-        except KeyboardInterrupt:
-            stats = loop.stats
-            log.info("interrupted")
-        finally:
-            hotkeys.stop()
-            pipeline.close()
+    try:
+        with open_source(config.source, config.size_wh, config.fps, loop=True, paced=True) as source, \
+                open_sink_with_fallback(config.output, config.size_wh, config.fps,
+                                        backend=config.virtualcam_backend, device=config.virtualcam_device) as sink:
+            if config.keys.global_hotkeys:
+                hotkeys.start()
+            loop = LiveLoop(source, pipeline, sink, commands, KeyMap.from_config(config.keys))
+            log.info("live: person %s, background %s; press %s+%s to quit", pipeline.person.look,
+                     pipeline.background.look, config.keys.modifier, config.keys.bindings["quit"])
+            try:
+                loop.run(max_frames)
+            except KeyboardInterrupt:
+                log.info("interrupted")
+    finally:  # Ctrl-C or an error: the camera and the virtual camera are released above
+        hotkeys.stop()
+        pipeline.close()
+    stats = loop.stats
     log.info("sent %d frames at %.1f fps (%d frame errors)", stats.frames, stats.fps, stats.errors)
     return 0
