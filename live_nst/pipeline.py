@@ -20,6 +20,7 @@ from live_nst.compose import BLUR, ORIGINAL, RegionLook, blend_layers, blurred, 
 from live_nst.config import RunConfig, SPECIAL_STYLES
 from live_nst.controls import Command
 from live_nst.errors import LiveNSTError, ModelError
+from live_nst.framing import SizeWH, crop_to_aspect, fit_size
 from live_nst.mask import MaskRefiner
 from live_nst.catalog import StyleCatalog
 from live_nst.stylize import StyleModel
@@ -89,6 +90,7 @@ class FramePipeline:
         self.temporal_on = config.temporal.enabled
         self.timer = StageTimer()
         self.last_mask: np.ndarray | None = None
+        self._proc_sizes: dict[tuple[int, int], SizeWH] = {}
         for look in (self.person.look, self.background.look):
             self._model_for(look)  # a broken model fails at start, not mid-stream
 
@@ -158,9 +160,13 @@ class FramePipeline:
             self.segmenter.reset()
 
     def process(self, frame: np.ndarray, timestamp: float) -> np.ndarray:
-        """frame (H, W, 3) uint8 RGB at any size -> painted frame at the output size."""
+        """frame (H, W, 3) uint8 RGB at any size -> painted frame at the output size.
+
+        A frame of another shape than the output is centre-cropped to the output's
+        aspect ratio first; nothing is stretched."""
         self.timer.start()
-        proc = _resize(frame, self.config.proc_size_wh, cv2.INTER_AREA)
+        framed = crop_to_aspect(frame, self.config.size_wh)
+        proc = _resize(framed, self.proc_size_for(framed.shape[:2]), cv2.INTER_AREA)
         self.timer.lap("resize_in")
         person, background = self._region_looks(timestamp)
         mask = self._mask(proc, timestamp, person, background)
@@ -175,6 +181,13 @@ class FramePipeline:
         out = _resize(composed, self.config.size_wh, cv2.INTER_LINEAR)
         self.timer.lap("resize_out")
         return out
+
+    def proc_size_for(self, shape_hw: tuple[int, int]) -> SizeWH:
+        """Where the networks run for frames of ``shape_hw``: the configured processing
+        size's pixel count in the frame's own aspect ratio."""
+        if shape_hw not in self._proc_sizes:
+            self._proc_sizes[shape_hw] = fit_size((shape_hw[1], shape_hw[0]), self.config.proc_size_wh)
+        return self._proc_sizes[shape_hw]
 
     def _region_looks(self, now: float) -> tuple[RegionLook, RegionLook]:
         if not self.styling_on:

@@ -177,13 +177,9 @@ def test_runtime_sections_need_no_torch(styles_dir, tmp_path):
     assert sections["peers"]["peers"]["johnson2016"]["status"] == "skipped"
 
 
-def test_summary_and_fit_size():
-    from live_nst.bench.context import fit_size, summary
+def test_summary():
+    from live_nst.bench.context import summary
 
     stats = summary([1.0, 2.0, 3.0, 4.0, 100.0])
     assert stats["median"] == 3.0 and stats["n"] == 5 and 4.0 < stats["p95"] <= 100.0
     assert math.isnan(summary([])["median"])
-    assert fit_size((1280, 720), (640, 360)) == (640, 360)
-    w, h = fit_size((640, 640), (640, 360))
-    assert w == h and w % 4 == 0 and abs(w * h - 640 * 360) < 640 * 40
-    assert fit_size((320, 240), (640, 360)) == (320, 240)

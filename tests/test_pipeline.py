@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import cv2
@@ -180,3 +181,35 @@ def test_a_user_style_named_like_a_shipped_one_stays_usable(catalog, segmentatio
     assert both.get(mine).path == tmp_path / "mine.onnx"
     pipeline = make_pipeline(both, segmentation_model, mine, two_styles[0], (96, 64))
     assert pipeline.process(np.zeros((64, 96, 3), np.uint8), 0.0).shape == (64, 96, 3)
+
+
+def _disk_bbox_wh(image: np.ndarray) -> tuple[int, int]:
+    ys, xs = np.nonzero(image[..., 0] < 60)
+    return int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+
+
+@pytest.mark.parametrize("input_wh", [(480, 480), (480, 640), (1280, 720)])
+def test_frames_of_another_shape_are_cropped_never_stretched(catalog, input_wh):
+    frame = np.full((input_wh[1], input_wh[0], 3), 200, np.uint8)
+    cv2.circle(frame, (input_wh[0] // 2, input_wh[1] // 2), min(input_wh) // 5, (0, 0, 0), -1, cv2.LINE_AA)
+    config = RunConfig(size_wh=(640, 360), proc_size_wh=(320, 180), person=RegionConfig("original"),
+                       background=RegionConfig("original"), temporal=TemporalConfig(enabled=False))
+    out = FramePipeline(config, catalog, segmenter=None).process(frame, 0.0)
+    assert out.shape == (360, 640, 3)
+    width, height = _disk_bbox_wh(out)
+    assert abs(width / height - 1.0) < 0.05, f"the disk came out {width}x{height}: the frame was stretched"
+
+
+def test_a_portrait_clip_is_processed_in_portrait(catalog, segmentation_model, greenscreen, two_styles):
+    frames, alphas = greenscreen
+    left = (frames[0].shape[1] - 288) // 2  # the middle of the clip, a 288x480 portrait
+    portrait = [np.ascontiguousarray(f[:, left:left + 288]) for f in frames[:3]]
+    pipeline = make_pipeline(catalog, segmentation_model, *two_styles, frame_size(portrait))
+    pipeline.config = dataclasses.replace(pipeline.config, proc_size_wh=(320, 180))
+    out = run(pipeline, portrait)[-1]
+    assert out.shape == portrait[-1].shape
+    mask_h, mask_w = pipeline.last_mask.shape
+    assert mask_w * mask_h <= 320 * 180 * 1.05 and abs(mask_w / mask_h - 288 / 480) < 0.03
+    inside, outside = regions(alphas[2][:, left:left + 288])
+    small = lambda where: cv2.resize(where.astype(np.uint8), (mask_w, mask_h), interpolation=cv2.INTER_NEAREST) > 0
+    assert pipeline.last_mask[small(inside)].mean() > 0.8 and pipeline.last_mask[small(outside)].mean() < 0.2

@@ -112,13 +112,6 @@ def resize(frame: np.ndarray, size_wh: SizeWH) -> np.ndarray:
     return cv2.resize(frame, tuple(size_wh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def fit_size(native_wh: Sequence[int], proc_wh: SizeWH) -> SizeWH:
-    """The clip's aspect ratio at about ``proc_wh``'s pixel count (never larger than the
-    clip), each side a multiple of 4."""
-    scale = min(1.0, (proc_wh[0] * proc_wh[1] / (native_wh[0] * native_wh[1])) ** 0.5)
-    return (max(16, int(round(native_wh[0] * scale / 4)) * 4), max(16, int(round(native_wh[1] * scale / 4)) * 4))
-
-
 def video_fps(path: str | Path) -> float:
     if str(path) == SAMPLE:
         return 30.0
