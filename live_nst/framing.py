@@ -21,8 +21,8 @@ def fit_size(native_wh: Sequence[int], budget_wh: Sequence[int]) -> SizeWH:
     """``native_wh``'s aspect ratio at about ``budget_wh``'s pixel count, never larger
     than ``native_wh``, each side a multiple of 4 (at least 16)."""
     scale = min(1.0, (budget_wh[0] * budget_wh[1] / (native_wh[0] * native_wh[1])) ** 0.5)
-    return tuple(max(16, int(round(side * scale / SIDE_MULTIPLE)) * SIDE_MULTIPLE)  # type: ignore[return-value]
-                 for side in native_wh[:2])
+    side = lambda length: max(16, int(round(length * scale / SIDE_MULTIPLE)) * SIDE_MULTIPLE)  # noqa: E731
+    return side(native_wh[0]), side(native_wh[1])
 
 
 def crop_to_aspect(image: np.ndarray, aspect_wh: Sequence[int]) -> np.ndarray:

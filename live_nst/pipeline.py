@@ -90,7 +90,6 @@ class FramePipeline:
         self.temporal_on = config.temporal.enabled
         self.timer = StageTimer()
         self.last_mask: np.ndarray | None = None
-        self._proc_sizes: dict[tuple[int, int], SizeWH] = {}
         for look in (self.person.look, self.background.look):
             self._model_for(look)  # a broken model fails at start, not mid-stream
 
@@ -185,9 +184,7 @@ class FramePipeline:
     def proc_size_for(self, shape_hw: tuple[int, int]) -> SizeWH:
         """Where the networks run for frames of ``shape_hw``: the configured processing
         size's pixel count in the frame's own aspect ratio."""
-        if shape_hw not in self._proc_sizes:
-            self._proc_sizes[shape_hw] = fit_size((shape_hw[1], shape_hw[0]), self.config.proc_size_wh)
-        return self._proc_sizes[shape_hw]
+        return fit_size((shape_hw[1], shape_hw[0]), self.config.proc_size_wh)
 
     def _region_looks(self, now: float) -> tuple[RegionLook, RegionLook]:
         if not self.styling_on:
