@@ -118,7 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from live_nst.models.train import TrainConfig, config_from_checkpoint, load_checkpoint, train
 
     overrides = dict(size=args.size, steps=args.steps, batch=args.batch, lr=args.lr, out_dir=args.out_dir,
-                     checkpoint_every=args.checkpoint_every, style_size=args.style_size)
+                     checkpoint_every=args.checkpoint_every, style_size=args.style_size,
+                     face_weight=args.face_weight)
     if args.resume:
         config = config_from_checkpoint(load_checkpoint(args.resume), **overrides)
     else:
@@ -186,12 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train a (multi-)style network")
     tr.add_argument("--style-path", nargs="+")
     tr.add_argument("--content-dir")
-    tr.add_argument("--arch", default="mobile", choices=("mobile", "johnson"))
+    tr.add_argument("--arch", default="painter", choices=("painter", "mobile", "johnson"))
     tr.add_argument("--size", type=int)
     tr.add_argument("--style-size", type=int)
     tr.add_argument("--steps", type=int)
     tr.add_argument("--batch", type=int)
     tr.add_argument("--lr", type=float)
+    tr.add_argument("--face-weight", type=float)
     tr.add_argument("--checkpoint-every", type=int)
     tr.add_argument("--out-dir")
     tr.add_argument("--resume", metavar="CKPT")

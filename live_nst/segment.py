@@ -18,12 +18,12 @@ from live_nst.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-_ASSET_URL = "https://storage.googleapis.com/mediapipe-assets/{}"
+MEDIAPIPE_ASSET_URL = "https://storage.googleapis.com/mediapipe-assets/{}"
 _MEMBER_DIR = "mediapipe/modules/selfie_segmentation/"
 # One fixed wheel, so that pip can fetch it whatever Python or platform the user runs.
-_PIP_ARGS = ("--only-binary=:all:", "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64")
-_WHEEL_REQUIREMENT = "mediapipe==0.10.21"
-_WHEEL_SHA256 = "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3"
+MEDIAPIPE_PIP_ARGS = ("--only-binary=:all:", "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64")
+MEDIAPIPE_WHEEL = "mediapipe==0.10.21"
+MEDIAPIPE_WHEEL_SHA256 = "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3"
 
 
 def _selfie_asset(filename: str, sha256: str, size: int) -> Asset:
@@ -31,8 +31,8 @@ def _selfie_asset(filename: str, sha256: str, size: int) -> Asset:
         filename=filename,
         sha256=sha256,
         size=size,
-        url=_ASSET_URL.format(filename),
-        wheel=WheelMember(_WHEEL_REQUIREMENT, _WHEEL_SHA256, _MEMBER_DIR + filename, _PIP_ARGS),
+        url=MEDIAPIPE_ASSET_URL.format(filename),
+        wheel=WheelMember(MEDIAPIPE_WHEEL, MEDIAPIPE_WHEEL_SHA256, _MEMBER_DIR + filename, MEDIAPIPE_PIP_ARGS),
     )
 
 

@@ -44,24 +44,57 @@ def save_image(tensor: torch.Tensor, path: str | Path) -> None:
     Image.fromarray(array).save(path)
 
 
-class RandomCrops(torch.utils.data.Dataset):
-    """Square random crops (with horizontal flips) of the content photos."""
+FaceBoxes = dict[str, list[tuple[int, int, int, int]]]  # image path -> face boxes (x, y, w, h) in pixels
 
-    def __init__(self, paths: list[Path], size: int) -> None:
+
+def find_faces(paths: list[Path], cache_file: Path | None = None) -> FaceBoxes:
+    """Face boxes of every photo (MediaPipe's short-range detector), cached in ``cache_file``."""
+    import json
+
+    cached: FaceBoxes = {}
+    if cache_file is not None and cache_file.is_file():
+        cached = {k: [tuple(b) for b in v] for k, v in json.loads(cache_file.read_text()).items()}
+    missing = [p for p in paths if str(p) not in cached]
+    if missing:
+        from tqdm import tqdm
+
+        from live_nst.faces import FaceDetector
+
+        with FaceDetector() as detector:
+            for path in tqdm(missing, desc="faces", dynamic_ncols=True):
+                image = np.asarray(Image.open(path).convert("RGB"))
+                cached[str(path)] = [face.box_xywh for face in detector.detect(image)]
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            cache_file.write_text(json.dumps(cached))
+    return {str(p): cached[str(p)] for p in paths}
+
+
+class RandomCrops(torch.utils.data.Dataset):
+    """Square random crops (with horizontal flips) of the content photos, each with its
+    face mask: (4, size, size), RGB in [0, 1] then 1 inside a face box."""
+
+    def __init__(self, paths: list[Path], size: int, faces: FaceBoxes | None = None) -> None:
         self.paths = paths
         self.size = size
+        self.faces = faces or {}
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
         image = Image.open(self.paths[index]).convert("RGB")
+        mask = Image.new("L", image.size, 0)
+        for x, y, w, h in self.faces.get(str(self.paths[index]), ()):
+            mask.paste(255, (x, y, x + w, y + h))
         scale = self.size / min(image.size) * random.uniform(1.0, 1.3)
-        image = image.resize((max(self.size, round(image.width * scale)),
-                              max(self.size, round(image.height * scale))), Image.BILINEAR)
-        left = random.randint(0, image.width - self.size)
-        top = random.randint(0, image.height - self.size)
-        image = image.crop((left, top, left + self.size, top + self.size))
-        if random.random() < 0.5:
-            image = image.transpose(Image.FLIP_LEFT_RIGHT)
-        return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+        size = (max(self.size, round(image.width * scale)), max(self.size, round(image.height * scale)))
+        left = random.randint(0, size[0] - self.size)
+        top = random.randint(0, size[1] - self.size)
+        flip = random.random() < 0.5
+        layers = []
+        for layer in (image, mask):
+            layer = layer.resize(size, Image.BILINEAR).crop((left, top, left + self.size, top + self.size))
+            layers.append(np.atleast_3d(np.asarray(layer.transpose(Image.FLIP_LEFT_RIGHT) if flip else layer)))
+        stacked = np.concatenate(layers, axis=2).astype(np.float32) / 255.0
+        return torch.from_numpy(stacked).permute(2, 0, 1).contiguous()

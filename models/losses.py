@@ -51,6 +51,13 @@ def content_loss(features: dict[str, torch.Tensor], target: dict[str, torch.Tens
     return F.mse_loss(features[layer], target[layer])
 
 
+def weighted_content_loss(features: torch.Tensor, target: torch.Tensor, weight_map: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference weighted per pixel; ``weight_map`` (N, 1, H, W) at image
+    resolution is area-averaged to the features' size. A map of ones gives the MSE."""
+    weights = F.adaptive_avg_pool2d(weight_map, features.shape[-2:])
+    return (weights * (features - target) ** 2).mean()
+
+
 def total_variation(image: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference of neighbouring pixels (anisotropic TV)."""
     dy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()

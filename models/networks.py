@@ -10,6 +10,12 @@ background in different styles, and a style switch cross-fades by moving the wei
 - ``mobile``: the real-time CPU network. Everything runs at half resolution or less;
   depthwise-separable convs; zero padding; the last conv produces 2x2 pixel blocks that
   depth-to-space puts at full resolution. No full-resolution feature maps at all.
+- ``painter``: the default real-time network (the 2026-12 pack). Three strided levels
+  (1/2, 1/4, 1/8) so that the residual blocks at 1/8 see brush strokes at the scale of a
+  640x360 frame; bilinear upsampling instead of pixel shuffle (no periodic hatching); the
+  input is reflection-padded once and the pad cropped at the end (no border line); the
+  last conv sees the full-resolution photo beside the decoded features (eyes and mouths
+  stay sharp enough to read).
 - ``johnson``: Johnson et al. (2016) widths (32/64/128, 5 residual blocks) with the same
   conditioning: the higher-quality network for GPUs.
 """
@@ -27,8 +33,9 @@ from torch import nn
 class ArchConfig:
     name: str
     num_styles: int
-    widths: tuple[int, int]  # channels at 1/2 and 1/4 resolution
+    widths: tuple[int, ...]  # channels at 1/2, 1/4 (and 1/8 for painter) resolution
     res_blocks: int
+    pad: int = 0  # reflection padding around the input, cropped from the output
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,19 +44,25 @@ class ArchConfig:
 ARCHS = {
     "mobile": lambda s: ArchConfig("mobile", s, (16, 48), 4),
     "johnson": lambda s: ArchConfig("johnson", s, (64, 128), 5),
+    "painter": lambda s: ArchConfig("painter", s, (16, 32, 64), 5, pad=8),
 }
+DEFAULT_ARCH = "painter"
 
 
-def build_network(arch: str, num_styles: int) -> "StyleNetwork":
+def build_network(arch: str, num_styles: int) -> nn.Module:
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHS)}")
-    return StyleNetwork(ARCHS[arch](num_styles))
+    return _network(ARCHS[arch](num_styles))
 
 
-def network_from_config(config: dict) -> "StyleNetwork":
+def network_from_config(config: dict) -> nn.Module:
     config = dict(config)
     config["widths"] = tuple(config["widths"])
-    return StyleNetwork(ArchConfig(**config))
+    return _network(ArchConfig(**config))
+
+
+def _network(config: ArchConfig) -> nn.Module:
+    return PainterNetwork(config) if config.name == "painter" else StyleNetwork(config)
 
 
 class ConditionalInstanceNorm(nn.Module):
@@ -124,6 +137,50 @@ class StyleNetwork(nn.Module):
         x = self.up(x, _resize(style_weights, half_hw[0], half_hw[1]))
         x = F.pixel_shuffle(self.head(x), 2)[..., :h, :w]
         return torch.sigmoid(x)
+
+
+class PainterNetwork(nn.Module):
+    """Encoder to 1/8 resolution, residual blocks there, bilinear decoder (see the module doc)."""
+
+    def __init__(self, config: ArchConfig) -> None:
+        super().__init__()
+        if len(config.widths) != 3 or config.pad % 2:
+            raise ValueError(f"painter needs three widths and an even pad, got {config}")
+        self.config = config
+        s = config.num_styles
+        half, quarter, eighth = config.widths
+        self.stem = ConvNormAct(nn.Conv2d(3, half, 3, 2, 1), half, s)
+        self.down1 = ConvNormAct(separable(half, quarter, 2), quarter, s)
+        self.down2 = ConvNormAct(separable(quarter, eighth, 2), eighth, s)
+        self.blocks = nn.ModuleList(ResidualBlock(eighth, s, separable) for _ in range(config.res_blocks))
+        self.up1 = ConvNormAct(separable(eighth, quarter), quarter, s)
+        self.up2 = ConvNormAct(separable(quarter, half), half, s)
+        self.head = nn.Conv2d(half + 3, 3, 3, 1, 1)
+
+    def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        h, w = image.shape[-2:]
+        p = self.config.pad
+        padded = F.pad(image, (p, p, p, p), mode="reflect") if p else image
+        full = padded.shape[-2:]
+        half = (_half(full[0]), _half(full[1]))
+        quarter = (_half(half[0]), _half(half[1]))
+        eighth = (_half(quarter[0]), _half(quarter[1]))
+        # The weights cover the unpadded image: bring them to its half size, then pad alike.
+        w_half = _resize(style_weights, _half(h), _half(w))
+        if p:
+            w_half = F.pad(w_half, (p // 2,) * 4, mode="replicate")
+        w_half = _resize(w_half, *half)
+        w_quarter = _resize(w_half, *quarter)
+        w_eighth = _resize(w_half, *eighth)
+        x = self.stem(padded * 2.0 - 1.0, w_half)
+        x = self.down1(x, w_quarter)
+        x = self.down2(x, w_eighth)
+        for block in self.blocks:
+            x = block(x, w_eighth)
+        x = self.up1(_resize(x, *quarter), w_quarter)
+        x = self.up2(_resize(x, *half), w_half)
+        x = self.head(torch.cat([_resize(x, *full), padded], dim=1))
+        return torch.sigmoid(x[..., p:p + h, p:p + w])
 
 
 def _half(n):

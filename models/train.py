@@ -22,8 +22,8 @@ from tqdm import tqdm
 from live_nst.assets import sha256_of
 from live_nst.errors import InputError, ModelError
 from live_nst.models import losses
-from live_nst.models.data import RandomCrops, list_images, load_image
-from live_nst.models.networks import build_network, network_from_config, one_hot_weights
+from live_nst.models.data import RandomCrops, find_faces, list_images, load_image
+from live_nst.models.networks import DEFAULT_ARCH, build_network, network_from_config, one_hot_weights
 from live_nst.models.vgg import VGGFeatures
 
 log = logging.getLogger(__name__)
@@ -35,13 +35,17 @@ class TrainConfig:
 
     style_paths: tuple[str, ...]
     content_dir: str
-    arch: str = "mobile"
-    size: int = 160  # content crop, px
-    style_size: int = 320  # long side of the artwork when its Grams are taken
-    batch: int = 8
+    arch: str = DEFAULT_ARCH
+    size: int = 192  # content crop, px
+    # Long side of the artwork when its Grams are taken: near the live 640x360 frame's,
+    # so that strokes are as large against the frame as they are in the painting.
+    style_size: int = 512
+    batch: int = 4
     steps: int = 4000
     lr: float = 2e-3
-    weights: losses.LossWeights = field(default_factory=losses.LossWeights)
+    # More style than the Gatys default: the face term below keeps the person.
+    weights: losses.LossWeights = field(default_factory=lambda: losses.LossWeights(style=4.0))
+    face_weight: float = 4.0  # extra content weight inside face boxes (0: none)
     checkpoint_every: int = 100
     out_dir: str = "runs/train"
     seed: int = 0
@@ -117,8 +121,16 @@ def _unwrap(model):
 
 
 def _batches(config: TrainConfig, rank: int, world: int):
-    dataset = RandomCrops(list_images(config.content_dir), config.size)
-    sampler = torch.utils.data.DistributedSampler(dataset) if world > 1 else None
+    paths = list_images(config.content_dir)
+    faces = find_faces(paths, Path(config.out_dir) / "faces.json") if config.face_weight else None
+    dataset = RandomCrops(paths, config.size, faces)
+    if world > 1:
+        sampler = torch.utils.data.DistributedSampler(dataset)
+    elif len(dataset) < config.batch:
+        # Fewer photos than a batch: draw with replacement rather than yield no batch at all.
+        sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=config.batch)
+    else:
+        sampler = None
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch, shuffle=sampler is None,
                                          sampler=sampler, drop_last=True, num_workers=0)
     epoch = 0
@@ -154,7 +166,8 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto") 
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
-    vgg = VGGFeatures((*losses.STYLE_LAYERS, *losses.TRAIN_CONTENT_LAYERS)).to(dev)
+    # channels_last: about 25% faster VGG passes on a CPU with bf16 matrix units (measured).
+    vgg = VGGFeatures((*losses.STYLE_LAYERS, *losses.TRAIN_CONTENT_LAYERS)).to(dev, memory_format=torch.channels_last)
     targets = style_targets(vgg, config, dev)
     autocast = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type in ("cuda", "cpu"))
     out_dir = Path(config.out_dir)
@@ -165,8 +178,8 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto") 
     for step in bar:
         for group in optimizer.param_groups:  # from the step, so a resumed run keeps the schedule
             group["lr"] = learning_rate(config, step)
-        content = next(batches).to(dev)
-        terms = _step(model, vgg, targets, content, config, autocast)
+        batch = next(batches).to(dev)
+        terms = _step(model, vgg, targets, batch[:, :3], batch[:, 3:], config, autocast)
         loss = sum(getattr(config.weights, k) * v for k, v in terms.items())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -183,7 +196,7 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto") 
     return final
 
 
-def _step(model, vgg, targets, content, config: TrainConfig, autocast: dict) -> dict[str, torch.Tensor]:
+def _step(model, vgg, targets, content, face_mask, config: TrainConfig, autocast: dict) -> dict[str, torch.Tensor]:
     n, _, h, w = content.shape
     num_styles = targets[losses.STYLE_LAYERS[0]].shape[0]
     index = torch.randint(0, num_styles, (n,), device=content.device)
@@ -196,7 +209,8 @@ def _step(model, vgg, targets, content, config: TrainConfig, autocast: dict) -> 
     out_feats = {k: v.float() for k, v in out_feats.items()}
     per_sample = {name: t[index] for name, t in targets.items()}
     return {
-        "content": sum(F.mse_loss(out_feats[name], content_feats[name].float())
+        "content": sum(losses.weighted_content_loss(out_feats[name], content_feats[name].float(),
+                                                    1.0 + config.face_weight * face_mask)
                        for name in losses.TRAIN_CONTENT_LAYERS),
         "style": losses.style_loss(out_feats, per_sample),
         "tv": losses.total_variation(styled),

@@ -24,7 +24,7 @@ from live_nst.errors import ModelError  # noqa: E402
 from live_nst.export import onnx_export  # noqa: E402
 from live_nst.export.onnx_export import (  # noqa: E402
     ExportError, ExportParityError, check_parity, export_checkpoint, export_network)
-from live_nst.models.networks import ArchConfig, StyleNetwork  # noqa: E402
+from live_nst.models.networks import ArchConfig, PainterNetwork  # noqa: E402
 from live_nst.models.train import TrainConfig, save_checkpoint  # noqa: E402
 
 pytestmark = [pytest.mark.train, pytest.mark.usefixtures("one_torch_thread")]
@@ -35,10 +35,10 @@ STYLE_NAMES = ("starry_night", "my_own_style")
 STEP = 7
 
 
-def tiny_network(seed: int = 0) -> StyleNetwork:
-    """A small mobile net whose styles really differ (random per-style scales and shifts)."""
+def tiny_network(seed: int = 0) -> PainterNetwork:
+    """A small painter net whose styles really differ (random per-style scales and shifts)."""
     torch.manual_seed(seed)
-    network = StyleNetwork(ArchConfig("mobile", len(STYLE_NAMES), (8, 12), 1))
+    network = PainterNetwork(ArchConfig("painter", len(STYLE_NAMES), (8, 12, 16), 1, pad=4))
     with torch.no_grad():
         for name, param in network.named_parameters():
             if name.endswith(".scale"):
@@ -102,7 +102,7 @@ def test_metadata_round_trips(exported):
     assert styles[1]["title"] == "my_own_style" and styles[1]["license"] == "unknown"
     assert json.loads(meta[contract.KEY_ARCH]) == json.loads(json.dumps(network.config.to_dict()))
     recipe = json.loads(meta[contract.KEY_RECIPE])
-    assert recipe["step"] == STEP and recipe["arch"] == "mobile"
+    assert recipe["step"] == STEP and recipe["arch"] == "painter"
     assert recipe["style_paths"] == [f"{name}.jpg" for name in STYLE_NAMES]  # no local folders
     assert recipe["last_losses"]["style"] == 2.5
     assert json.loads(meta[contract.KEY_QUALITY]) == {"style_loss": 1.25}

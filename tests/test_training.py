@@ -46,7 +46,7 @@ def test_training_lowers_the_loss_and_writes_a_checkpoint(first_run):
     config, path, ckpt = first_run
     assert path.is_file() and not list(path.parent.glob("*.part"))
     assert ckpt["step"] == FIRST_STEPS
-    assert ckpt["arch"]["name"] == "mobile" and ckpt["arch"]["num_styles"] == 1
+    assert ckpt["arch"]["name"] == "painter" and ckpt["arch"]["num_styles"] == 1
     assert [s["name"] for s in ckpt["styles"]] == ["starry_night"]
     history = ckpt["history"]
     assert [r["step"] for r in history] == list(range(1, FIRST_STEPS + 1))
