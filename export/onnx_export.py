@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import errno
 import io
-import json
 import logging
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,7 +31,6 @@ OPSET = 20  # ONNX Runtime >= 1.17 runs it (the project needs >= 1.18)
 FP32_TOLERANCE = 1e-4  # max |difference| of the [0, 1] output against PyTorch
 FP16_TOLERANCE = 1e-2  # about 2.5 of 255 grey levels
 DEFAULT_PARITY_SIZES: tuple[tuple[int, int], ...] = ((96, 128), (181, 243))
-STYLE_FIELDS = ("name", "title", "artist", "artwork", "license")
 _MAX_PROTO_BYTES = 2**31 - 1  # protobuf's limit for one self-contained file
 
 
@@ -84,7 +80,7 @@ def export_network(network, path: str | Path, styles: Sequence[str | Mapping[str
             diff = check_parity(candidate, network, parity_sizes, tol)
             log.info("%s: ONNX Runtime matches PyTorch (max |diff| %.2g, tolerance %.2g)", path.name, diff, tol)
 
-    _write_atomically(proto.SerializeToString(), path, verify)
+    contract.write_atomically(proto.SerializeToString(), path, verify, error=ExportError)
     return path
 
 
@@ -95,10 +91,10 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, fp16: bool = 
     """Export a checkpoint written by ``live-nst train`` (``models.train``).
 
     Style metadata comes from ``styles_meta`` (style name -> title, artist, year, license,
-    artwork), falling back on :data:`style_catalog.STYLE_CATALOG`; the recipe is the
+    artwork), falling back on :data:`artworks.ARTWORKS`; the recipe is the
     checkpoint's training config with its step and last recorded losses.
     """
-    from live_nst.export.style_catalog import STYLE_CATALOG
+    from live_nst.export.artworks import ARTWORKS
     from live_nst.models.networks import network_from_config
 
     ckpt_path = Path(ckpt_path)
@@ -109,7 +105,7 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, fp16: bool = 
     except (TypeError, KeyError, ValueError, RuntimeError) as exc:
         raise ExportError(f"{ckpt_path}: its weights do not fit its architecture {ckpt['arch']} ({exc}). "
                           f"The checkpoint is damaged or from an incompatible live-nst version.") from exc
-    lookup = {**STYLE_CATALOG, **(styles_meta or {})}
+    lookup = {**ARTWORKS, **(styles_meta or {})}
     try:
         styles = [_catalog_entry(entry, lookup) for entry in ckpt["styles"]]
     except (TypeError, KeyError, AttributeError) as exc:
@@ -117,6 +113,17 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, fp16: bool = 
                           f"the checkpoint is damaged or from an incompatible live-nst version.") from exc
     return export_network(network, out_path, styles, recipe=_recipe(ckpt), quality=quality, fp16=fp16,
                           parity_sizes=parity_sizes)
+
+
+def checkpoint_style_names(ckpt_path: str | Path) -> list[str]:
+    """The names of the styles a ``live-nst train`` checkpoint holds, in its order."""
+    ckpt_path = Path(ckpt_path)
+    ckpt = _load_checkpoint(ckpt_path)
+    try:
+        return [str(style["name"]) for style in ckpt["styles"]]
+    except (TypeError, KeyError) as exc:
+        raise ExportError(f"{ckpt_path}: its style list {ckpt['styles']!r:.200} is malformed ({exc!r}); "
+                          f"the checkpoint is damaged or from an incompatible live-nst version.") from exc
 
 
 def check_parity(model_path: str | Path, network, sizes: Sequence[tuple[int, int]] = DEFAULT_PARITY_SIZES,
@@ -217,7 +224,7 @@ def _trace(network, num_styles: int):
     return program.model_proto
 
 
-def _style_entry(style: str | Mapping[str, str]) -> dict[str, str]:
+def _style_entry(style: str | Mapping[str, str]) -> contract.StyleInfo:
     if isinstance(style, str):
         style = {"name": style}
     if not isinstance(style, Mapping):
@@ -225,8 +232,9 @@ def _style_entry(style: str | Mapping[str, str]) -> dict[str, str]:
     name = str(style.get("name", "")).strip()
     if not name:
         raise ConfigError(f"every style needs a non-empty 'name'; got {dict(style)}")
-    return {"name": name, "title": str(style.get("title") or name), "artist": str(style.get("artist", "")),
-            "artwork": str(style.get("artwork", "")), "license": str(style.get("license") or "unknown")}
+    return contract.StyleInfo(name=name, title=str(style.get("title") or name),
+                              artist=str(style.get("artist", "")), artwork=str(style.get("artwork", "")),
+                              license=str(style.get("license") or "unknown"))
 
 
 def _catalog_entry(ckpt_style: Mapping, lookup: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
@@ -241,29 +249,17 @@ def _catalog_entry(ckpt_style: Mapping, lookup: Mapping[str, Mapping[str, str]])
             "license": known.get("license", "unknown")}
 
 
-def _style_entries(styles: Sequence[str | Mapping[str, str]]) -> list[dict[str, str]]:
+def _style_entries(styles: Sequence[str | Mapping[str, str]]) -> list[contract.StyleInfo]:
     entries = [_style_entry(style) for style in styles]
-    names = [entry["name"] for entry in entries]
+    names = [entry.name for entry in entries]
     if len(set(names)) != len(names):
         raise ConfigError(f"style names must be unique within one model; got {names}")
     return entries
 
 
-def _set_metadata(proto, entries: list[dict[str, str]], network, recipe: Mapping, quality: Mapping) -> None:
-    names = [entry["name"] for entry in entries]
-    values = {
-        contract.KEY_CONTRACT: contract.CONTRACT_VERSION,
-        contract.KEY_STYLES: json.dumps(entries),
-        contract.KEY_ARCH: json.dumps(network.config.to_dict()),
-        contract.KEY_RECIPE: json.dumps(dict(recipe), sort_keys=True, default=str),
-        contract.KEY_QUALITY: json.dumps(dict(quality), sort_keys=True, default=str),
-    }
-    kept = [prop for prop in proto.metadata_props if prop.key not in values]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    for key, value in values.items():
-        prop = proto.metadata_props.add()
-        prop.key, prop.value = key, value
+def _set_metadata(proto, entries: list[contract.StyleInfo], network, recipe: Mapping, quality: Mapping) -> None:
+    contract.set_metadata(proto, contract.metadata_values(entries, network.config.to_dict(), recipe, quality))
+    names = [entry.name for entry in entries]
     proto.doc_string = f"live-nst style network ({network.config.name}): {', '.join(names)}"
 
 
@@ -281,29 +277,6 @@ def _check_self_contained(proto, path: Path) -> None:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f"the exported graph is not valid ONNX ({exc})") from exc
-
-
-def _write_atomically(data: bytes, path: Path, verify) -> None:
-    """Write ``data`` beside ``path``, run ``verify`` on it, then replace ``path``."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        verify(partial)
-        os.replace(partial, path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            raise ExportError(f"no space left on the disk holding {path.parent} while writing {path.name} "
-                              f"({len(data) / 2**20:.1f} MiB); free some space or export elsewhere. "
-                              f"Any earlier {path.name} is unchanged.") from exc
-        raise ExportError(f"could not write {path}: {exc}. Any earlier {path.name} is unchanged.") from exc
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def _mixed_weights(rng: np.random.Generator, batch: int, num_styles: int, height: int, width: int) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Build the shipped style pack from a training checkpoint, in two steps:
 
 ``python -m live_nst.export.style_pack export CKPT`` exports the checkpoint to
-``live_nst/styles/pack.onnx`` with the artworks' metadata. Then ``live-nst bench`` measures
-it, and ``python -m live_nst.export.style_pack cards --bench-report REPORT`` writes the
+``live_nst/styles/pack.onnx`` with the artworks' metadata; it refuses a checkpoint holding
+a style whose artwork is not public domain (``artworks.shippable``). Then ``live-nst bench``
+measures it, and ``python -m live_nst.export.style_pack cards --bench-report REPORT`` writes the
 measured numbers (ms per frame in ONNX Runtime; style and content losses on held-out
 photos next to a Gatys optimisation of the same photos) into the model's metadata and a
 model card per style (``pack.json``), and paints the built-in sample in every style for
@@ -18,28 +19,31 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 
 from live_nst import contract
 from live_nst.catalog import packaged_styles_dir
-from live_nst.export.onnx_export import export_checkpoint
-from live_nst.export.style_catalog import STYLE_CATALOG
-from live_nst.stylize import StyleModel
+from live_nst.errors import LiveNSTError
+from live_nst.export.artworks import ARTWORKS, unshippable
+from live_nst.export.onnx_export import ExportError, checkpoint_style_names, export_checkpoint
+from live_nst.inference import StyleModel
 
 log = logging.getLogger(__name__)
 
 
+def build_pack(checkpoint: Path, out: Path) -> Path:
+    """Export ``checkpoint`` as a style pack; refused (``ExportError``, before anything is
+    written) when any of its styles was trained on an artwork that may not ship."""
+    refused = unshippable(checkpoint_style_names(checkpoint))
+    if refused:
+        listed = ", ".join(f"{name} ({licence})" for name, licence in refused.items())
+        raise ExportError(f"{checkpoint} holds styles whose artwork is not public domain: {listed}. A pack "
+                          f"ships only public-domain artworks (export/artworks.py); train it without them.")
+    return export_checkpoint(checkpoint, out, styles_meta=ARTWORKS)
+
+
 def write_quality(path: Path, quality: dict) -> None:
     """Store measured numbers in the model's metadata (atomically)."""
-    model = onnx.load(str(path))
-    props = {p.key: p.value for p in model.metadata_props}
-    props[contract.KEY_QUALITY] = json.dumps(quality, sort_keys=True)
-    del model.metadata_props[:]
-    for key, value in props.items():
-        model.metadata_props.add(key=key, value=value)
-    partial = path.with_suffix(".part")
-    onnx.save(model, str(partial))
-    partial.replace(path)
+    contract.update_metadata(path, {contract.KEY_QUALITY: json.dumps(quality, sort_keys=True)})
 
 
 def sample_frames(count: int, size_wh=(640, 360)) -> list[np.ndarray]:
@@ -87,7 +91,7 @@ def speed_from_report(report: dict) -> dict:
 
 def model_cards(path: Path, report: dict) -> list[dict]:
     model = StyleModel(path, "cpu")
-    recipe = json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}[contract.KEY_RECIPE])
+    recipe = contract.read_json(path, contract.KEY_RECIPE)
     fidelity = report["sections"].get("fidelity", {})
     setup = {k: fidelity.get(k) for k in ("size", "style_size", "gatys_steps", "style_layers", "content_layer")}
     speed = speed_from_report(report)
@@ -128,10 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     cards.add_argument("--sheet", type=Path, default=Path("docs/contact_sheet.jpg"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.step == "export":
-        print(export_checkpoint(args.checkpoint, args.out, styles_meta=STYLE_CATALOG))
-    else:
-        print(json.dumps(write_cards(args.model, args.bench_report, args.sheet), indent=2))
+    try:
+        if args.step == "export":
+            print(build_pack(args.checkpoint, args.out))
+        else:
+            print(json.dumps(write_cards(args.model, args.bench_report, args.sheet), indent=2))
+    except LiveNSTError as exc:
+        log.error("%s", exc)
+        return 2
     return 0
 
 

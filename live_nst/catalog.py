@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 
 from live_nst.config import SPECIAL_STYLES
+from live_nst.contract import StyleInfo, read_styles
 from live_nst.errors import ConfigError, ModelError
-from live_nst.stylize import StyleInfo, read_metadata, styles_from_metadata
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class StyleCatalog:
 
     def _add_file(self, path: Path) -> None:
         try:
-            infos = styles_from_metadata(path, read_metadata(path))
+            infos = read_styles(path)
         except ModelError as exc:
             # A broken user file must not take the other styles down with it.
             log.warning("skipping style file: %s", exc)

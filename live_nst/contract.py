@@ -1,4 +1,5 @@
-"""The ONNX model contract shared by the exporter (PyTorch side) and the runtime.
+"""The ONNX model contract shared by the exporter (PyTorch side) and the runtime: its
+names, and the one place that reads, writes and checks a model's metadata.
 
 Inputs:  ``image``          float32 (N, 3, H, W), RGB in [0, 1], any H and W.
          ``style_weights``  float32 (N, S, h, w), per-pixel weights over the S styles
@@ -10,12 +11,27 @@ Normalisation and clamping live inside the graph.
 Metadata (ONNX ``metadata_props``, all strings; JSON where noted):
   live_nst.contract  the contract version below
   live_nst.styles    JSON list of {"name", "title", "artist", "artwork", "license"}
+                     (the fields of :class:`StyleInfo`)
   live_nst.arch      JSON of the architecture config
   live_nst.recipe    JSON of the training recipe
   live_nst.quality   JSON of measured numbers (may be "{}")
+
+No torch here: the runtime reads models with this module alone.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from live_nst.errors import ModelError
 
 CONTRACT_VERSION = "1"
 INPUT_IMAGE = "image"
@@ -28,3 +44,132 @@ KEY_ARCH = "live_nst.arch"
 KEY_RECIPE = "live_nst.recipe"
 KEY_QUALITY = "live_nst.quality"
 REQUIRED_KEYS = (KEY_CONTRACT, KEY_STYLES)
+
+
+@dataclass(frozen=True)
+class StyleInfo:
+    """One style inside a model file, as its ``live_nst.styles`` metadata lists it."""
+
+    name: str
+    title: str
+    artist: str
+    artwork: str
+    license: str
+
+
+# --- reading and checking -------------------------------------------------------------
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The model's metadata props, read without building an inference session."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError and others for bad files
+        raise ModelError(f"{path} is not a readable ONNX model ({exc}). Delete or replace the file.") from exc
+    return {prop.key: prop.value for prop in model.metadata_props}
+
+
+def styles_from_metadata(path: Path, meta: Mapping[str, str]) -> list[StyleInfo]:
+    """The styles a model's metadata lists, after checking it follows this contract."""
+    missing = [key for key in REQUIRED_KEYS if key not in meta]
+    if missing:
+        raise ModelError(f"{path} lacks the live-nst metadata {missing}: export it with 'live-nst export'")
+    if meta[KEY_CONTRACT] != CONTRACT_VERSION:
+        raise ModelError(f"{path} follows model contract {meta[KEY_CONTRACT]}, this live-nst "
+                         f"reads contract {CONTRACT_VERSION}: re-export it with this version")
+    try:
+        raw = json.loads(meta[KEY_STYLES])
+        return [StyleInfo(s["name"], s.get("title", s["name"]), s.get("artist", ""),
+                          s.get("artwork", ""), s.get("license", "")) for s in raw]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path}: metadata {KEY_STYLES} is malformed ({exc})") from exc
+
+
+def read_styles(path: Path) -> list[StyleInfo]:
+    """The styles of a model file; ``ModelError`` if it is unreadable or off-contract."""
+    return styles_from_metadata(path, read_metadata(path))
+
+
+def read_json(path: Path, key: str) -> dict:
+    """A JSON metadata entry (``KEY_RECIPE``, ``KEY_QUALITY``...), ``{}`` when absent."""
+    text = read_metadata(path).get(key, "{}")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ModelError(f"{path}: metadata {key} is not valid JSON ({exc})") from exc
+
+
+def check_signature(path: Path, inputs: Mapping[str, Sequence], outputs: Sequence[str], num_styles: int) -> None:
+    """Check a graph's input names -> shapes and output names against the contract and
+    against the number of styles its metadata lists."""
+    expected = {INPUT_IMAGE, INPUT_STYLE_WEIGHTS}
+    if set(inputs) != expected or list(outputs) != [OUTPUT]:
+        raise ModelError(f"{path} has inputs {sorted(inputs)} and outputs {list(outputs)}; the model "
+                         f"contract needs inputs {sorted(expected)} and output ['{OUTPUT}']")
+    takes = inputs[INPUT_STYLE_WEIGHTS][1]
+    if isinstance(takes, int) and takes != num_styles:
+        raise ModelError(f"{path} takes {takes} style weights but its metadata lists "
+                         f"{num_styles} styles: the file and its metadata do not match")
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def metadata_values(styles: Sequence[StyleInfo], arch: Mapping, recipe: Mapping,
+                    quality: Mapping) -> dict[str, str]:
+    """Every metadata entry of the contract, as the strings a model file stores."""
+    return {
+        KEY_CONTRACT: CONTRACT_VERSION,
+        KEY_STYLES: json.dumps([dataclasses.asdict(style) for style in styles]),
+        KEY_ARCH: json.dumps(dict(arch)),
+        KEY_RECIPE: json.dumps(dict(recipe), sort_keys=True, default=str),
+        KEY_QUALITY: json.dumps(dict(quality), sort_keys=True, default=str),
+    }
+
+
+def set_metadata(proto: onnx.ModelProto, values: Mapping[str, str]) -> None:
+    """Set ``values`` in a model's metadata props; other props are kept."""
+    kept = [prop for prop in proto.metadata_props if prop.key not in values]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    for key, value in values.items():
+        proto.metadata_props.add(key=key, value=value)
+
+
+def update_metadata(path: Path, values: Mapping[str, str]) -> None:
+    """Set ``values`` in the metadata of the model file at ``path``, replacing it atomically."""
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError and others for bad files
+        raise ModelError(f"{path} is not a readable ONNX model ({exc}); its metadata cannot be updated") from exc
+    set_metadata(proto, values)
+    write_atomically(proto.SerializeToString(), path)
+
+
+def write_atomically(data: bytes, path: Path, verify: Callable[[Path], None] | None = None,
+                     error: type[ModelError] = ModelError) -> None:
+    """Write ``data`` beside ``path``, run ``verify`` on that file, then replace ``path``.
+
+    A failure at any point leaves any earlier ``path`` as it was and no partial file;
+    a write that fails raises ``error`` (what ``verify`` raises passes through).
+    """
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if verify is not None:
+            verify(partial)
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise error(f"no space left on the disk holding {path.parent} while writing {path.name} "
+                        f"({len(data) / 2**20:.1f} MiB); free some space or write it elsewhere. "
+                        f"Any earlier {path.name} is unchanged.") from exc
+        raise error(f"could not write {path}: {exc}. Any earlier {path.name} is unchanged.") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

@@ -23,7 +23,7 @@ from live_nst.errors import LiveNSTError, ModelError
 from live_nst.framing import SizeWH, crop_to_aspect, fit_size
 from live_nst.mask import MaskRefiner
 from live_nst.catalog import StyleCatalog
-from live_nst.stylize import StyleModel
+from live_nst.inference import StyleModel
 from live_nst.temporal import TemporalBlender
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from live_nst.config import RegionConfig, RunConfig, TemporalConfig
 from live_nst.controls import Command
 from live_nst.pipeline import FramePipeline
 from live_nst.segment import MediaPipeSegmenter
-from live_nst.stylize import StyleModel
+from live_nst.inference import StyleModel
 
 
 _OPEN: list[FramePipeline] = []

@@ -3,8 +3,8 @@
 import subprocess
 import sys
 
-RUNTIME_MODULES = ["live_nst.cli", "live_nst.app", "live_nst.render", "live_nst.pipeline", "live_nst.stylize",
-                   "live_nst.catalog", "live_nst.segment", "live_nst.mask", "live_nst.temporal",
+RUNTIME_MODULES = ["live_nst.cli", "live_nst.app", "live_nst.render", "live_nst.pipeline", "live_nst.inference",
+                   "live_nst.catalog", "live_nst.contract", "live_nst.segment", "live_nst.mask", "live_nst.temporal",
                    "live_nst.sources", "live_nst.sinks", "live_nst.controls", "live_nst.compose"]
 
 

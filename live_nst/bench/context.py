@@ -184,7 +184,7 @@ def available_devices(requested: Sequence[str] = ()) -> list[str]:
     or the requested ones. Whether each really works is found out by using it."""
     import onnxruntime as ort
 
-    from live_nst.stylize import PROVIDERS
+    from live_nst.inference import PROVIDERS
 
     offered = set(ort.get_available_providers())
     devices = [name for name, provider in PROVIDERS.items() if provider in offered]
@@ -199,7 +199,7 @@ def available_devices(requested: Sequence[str] = ()) -> list[str]:
 def probe_devices(model_path: Path, requested: Sequence[str] = (), threads: int = 0) -> tuple[list[str], list[dict]]:
     """(devices that run ``model_path``, [{device, reason}] for those that do not)."""
     from live_nst.errors import LiveNSTError
-    from live_nst.stylize import StyleModel
+    from live_nst.inference import StyleModel
 
     working, unavailable = [], []
     for device in available_devices(requested):

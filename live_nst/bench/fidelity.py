@@ -33,7 +33,7 @@ DEFAULT_STYLE_SIZE = 320  # the training recipe's default long side of the artwo
 
 def model_style_artworks(model_path: Path, styles_root: Path | None) -> dict[str, Path | None]:
     """Style name -> its artwork file under ``styles_root`` (None where it is not there)."""
-    from live_nst.stylize import read_metadata, styles_from_metadata
+    from live_nst.contract import read_metadata, styles_from_metadata
 
     infos = styles_from_metadata(model_path, read_metadata(model_path))
     found: dict[str, Path | None] = {}
@@ -47,7 +47,7 @@ def model_style_artworks(model_path: Path, styles_root: Path | None) -> dict[str
 def recipe_style_size(model_path: Path) -> int:
     """The artwork size the model was trained with (its recipe metadata), else the default."""
     from live_nst import contract
-    from live_nst.stylize import read_metadata
+    from live_nst.contract import read_metadata
 
     try:
         recipe = json.loads(read_metadata(model_path).get(contract.KEY_RECIPE, "{}"))
@@ -142,7 +142,7 @@ def measure_fidelity(model_path: str | Path, style_paths: Mapping[str, str | Pat
     from live_nst.models import losses
     from live_nst.models.train import pick_device
     from live_nst.models.vgg import VGGFeatures
-    from live_nst.stylize import StyleModel
+    from live_nst.inference import StyleModel
 
     model_path = Path(model_path)
     model = StyleModel(model_path, "cpu")

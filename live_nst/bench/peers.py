@@ -61,7 +61,7 @@ def contract_model_timings(model_path: Path, device: str, threads: int, style_in
     import cv2
 
     from live_nst import contract
-    from live_nst.stylize import StyleModel
+    from live_nst.inference import StyleModel
 
     model = StyleModel(model_path, device, threads)
 

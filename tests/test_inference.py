@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 
 from live_nst import contract
 from live_nst.errors import ConfigError, ModelError
-from live_nst.stylize import PROVIDERS, StyleModel, resolve_providers
+from live_nst.inference import PROVIDERS, StyleModel, resolve_providers
 
 
 def identity_model(path, inputs=("image", "style_weights"), output="stylized", meta=None, styles=2):

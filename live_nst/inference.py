@@ -1,5 +1,7 @@
 """Style networks in ONNX Runtime: provider choice, contract checks, one-pass inference.
 
+(``live-nst stylize`` is something else: the Gatys optimisation in ``models.gatys``.)
+
 The execution provider is chosen among those the installed onnxruntime offers and that
 actually work on this machine: a provider that is listed but fails to create a session
 or to run (a missing CUDA library, say) is dropped and the next one tried.
@@ -9,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -31,43 +31,6 @@ PROVIDERS = {
     "coreml": "CoreMLExecutionProvider",
     "cpu": "CPUExecutionProvider",
 }
-
-
-@dataclass(frozen=True)
-class StyleInfo:
-    """One style inside a model file."""
-
-    name: str
-    title: str
-    artist: str
-    artwork: str
-    license: str
-
-
-def read_metadata(path: Path) -> dict[str, str]:
-    """The model's metadata props, read without building a session."""
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError and others for bad files
-        raise ModelError(f"{path} is not a readable ONNX model ({exc}). Delete or replace the file.") from exc
-    return {prop.key: prop.value for prop in model.metadata_props}
-
-
-def styles_from_metadata(path: Path, meta: dict[str, str]) -> list[StyleInfo]:
-    missing = [key for key in contract.REQUIRED_KEYS if key not in meta]
-    if missing:
-        raise ModelError(f"{path} lacks the live-nst metadata {missing}: export it with 'live-nst export'")
-    if meta[contract.KEY_CONTRACT] != contract.CONTRACT_VERSION:
-        raise ModelError(f"{path} follows model contract {meta[contract.KEY_CONTRACT]}, this live-nst "
-                         f"reads contract {contract.CONTRACT_VERSION}: re-export it with this version")
-    try:
-        raw = json.loads(meta[contract.KEY_STYLES])
-        return [StyleInfo(s["name"], s.get("title", s["name"]), s.get("artist", ""),
-                          s.get("artwork", ""), s.get("license", "")) for s in raw]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{path}: metadata {contract.KEY_STYLES} is malformed ({exc})") from exc
 
 
 def resolve_providers(device: str) -> list[str]:
@@ -91,7 +54,7 @@ class StyleModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"style model {self.path} does not exist")
-        self.styles = styles_from_metadata(self.path, read_metadata(self.path))
+        self.styles = contract.read_styles(self.path)
         self.session = self._open_session(resolve_providers(device), threads)
         self.provider = self.session.get_providers()[0]
 
@@ -143,16 +106,8 @@ class StyleModel:
             return False
 
     def _check_contract(self, session: ort.InferenceSession) -> None:
-        inputs = {i.name: i.shape for i in session.get_inputs()}
-        outputs = [o.name for o in session.get_outputs()]
-        expected = {contract.INPUT_IMAGE, contract.INPUT_STYLE_WEIGHTS}
-        if set(inputs) != expected or outputs != [contract.OUTPUT]:
-            raise ModelError(f"{self.path} has inputs {sorted(inputs)} and outputs {outputs}; the model "
-                             f"contract needs inputs {sorted(expected)} and output ['{contract.OUTPUT}']")
-        s = inputs[contract.INPUT_STYLE_WEIGHTS][1]
-        if isinstance(s, int) and s != self.num_styles:
-            raise ModelError(f"{self.path} takes {s} style weights but its metadata lists "
-                             f"{self.num_styles} styles: the file and its metadata do not match")
+        contract.check_signature(self.path, {i.name: i.shape for i in session.get_inputs()},
+                                 [o.name for o in session.get_outputs()], self.num_styles)
 
     def run(self, image: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """image (H, W, 3) uint8 RGB, weights (S, h, w) float32 -> (H, W, 3) uint8 RGB."""

@@ -5,7 +5,7 @@ a training run gives the style. The exporter writes these fields into a model's
 
 ``license`` is the status of the ARTWORK, not of the network: only styles whose artwork
 is in the public domain (everywhere, or at least in the US) are candidates for the styles
-the package ships; see :func:`shippable`.
+the package ships; see :func:`shippable` (the pack builder refuses any other).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def _entry(title: str, artist: str, year: str, license: str, stem: str) -> dict[
     return {"title": title, "artist": artist, "year": year, "license": license, "artwork": f"{stem}.jpg"}
 
 
-STYLE_CATALOG: dict[str, dict[str, str]] = {
+ARTWORKS: dict[str, dict[str, str]] = {
     "starry_night": _entry("The Starry Night", "Vincent van Gogh", "1889", PUBLIC_DOMAIN, "starry_night"),
     "great_wave": _entry("The Great Wave off Kanagawa", "Katsushika Hokusai", "c. 1831", PUBLIC_DOMAIN,
                          "great_wave"),
@@ -44,5 +44,11 @@ STYLE_CATALOG: dict[str, dict[str, str]] = {
 def shippable(name: str) -> bool:
     """Whether a style's artwork is public domain (at least in the US), so that a network
     trained on it may ship with the package."""
-    entry = STYLE_CATALOG.get(name)
+    entry = ARTWORKS.get(name)
     return entry is not None and entry["license"] in (PUBLIC_DOMAIN, PUBLIC_DOMAIN_US)
+
+
+def unshippable(names: list[str]) -> dict[str, str]:
+    """Style name -> its artwork's licence status, for each of ``names`` that may not ship."""
+    return {name: ARTWORKS.get(name, {}).get("license", "not in the artwork list")
+            for name in names if not shippable(name)}
