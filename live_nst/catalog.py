@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from live_nst.config import SPECIAL_STYLES
+from live_nst.compose import BUILT_IN_LOOKS
 from live_nst.contract import StyleInfo, read_styles
 from live_nst.errors import ConfigError, ModelError
 
@@ -70,7 +70,7 @@ class StyleCatalog:
             return
         for index, info in enumerate(infos):
             name = info.name
-            if name in self.entries or name in SPECIAL_STYLES:
+            if name in self.entries or name in BUILT_IN_LOOKS:
                 # Both stay usable: the later file's style is addressed as name@file.
                 name = f"{info.name}@{path.stem}"
                 log.info("style %r in %s is also in %s; it is listed as %r", info.name, path,
@@ -83,17 +83,17 @@ class StyleCatalog:
 
     def cycle(self) -> list[str]:
         """The order hotkeys step through: every style, then the two built-in looks."""
-        return [*self.entries, *SPECIAL_STYLES]
+        return [*self.entries, *BUILT_IN_LOOKS]
 
     def get(self, name: str) -> StyleEntry:
         if name not in self.entries:
-            known = ", ".join([*self.entries, *SPECIAL_STYLES]) or "none installed"
+            known = ", ".join([*self.entries, *BUILT_IN_LOOKS]) or "none installed"
             raise ConfigError(f"unknown style {name!r}; known styles: {known}. "
                               f"'live-nst styles' lists them; add one by dropping an exported .onnx "
                               f"file into {user_styles_dir()}")
         return self.entries[name]
 
     def validate(self, name: str) -> str:
-        if name not in SPECIAL_STYLES:
+        if name not in BUILT_IN_LOOKS:
             self.get(name)
         return name

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 ORIGINAL, BLUR = "original", "blur"
+BUILT_IN_LOOKS = (ORIGINAL, BLUR)  # looks every install has; not style names
 
 LookMix = tuple[tuple[str, float], ...]  # (look, weight) pairs summing to 1
 

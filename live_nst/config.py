@@ -15,7 +15,18 @@ from typing import Any
 
 from live_nst.errors import ConfigError
 
-SPECIAL_STYLES = ("original", "blur")
+OUTPUT_KINDS = ("virtualcam", "preview", "null")  # and "file:PATH"
+FILE_OUTPUT_PREFIX = "file:"
+
+
+def parse_output(spec: str) -> tuple[str, Path | None]:
+    """An output spec -> (kind, path): ("virtualcam", None) ... or ("file", PATH) for "file:PATH"."""
+    if spec in OUTPUT_KINDS:
+        return spec, None
+    if isinstance(spec, str) and spec.startswith(FILE_OUTPUT_PREFIX) and spec.removeprefix(FILE_OUTPUT_PREFIX):
+        return "file", Path(spec.removeprefix(FILE_OUTPUT_PREFIX))
+    raise ConfigError(f"output must be virtualcam, preview, file:PATH or null (--output, or output in "
+                      f"the config file's [run]), got {spec!r}")
 
 
 def parse_size(text: str, what: str = "size") -> tuple[int, int]:
@@ -131,8 +142,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         _check_range("fps", self.fps, 1, 240)
         _check_range("crossfade_s", self.crossfade_s, 0.0, 5.0)
-        if not (self.output in ("virtualcam", "preview", "null") or self.output.startswith("file:")):
-            raise ConfigError(f"output must be virtualcam, preview, file:PATH or null, got {self.output!r}")
+        parse_output(self.output)
 
     def with_overrides(self, **changes: Any) -> "RunConfig":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

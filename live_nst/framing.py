@@ -17,11 +17,11 @@ ASPECT_TOLERANCE = 0.01  # closer than 1% counts as the same shape: no crop
 SIDE_MULTIPLE = 4  # the style networks work at 1/4 size inside
 
 
-def fit_size(native_wh: Sequence[int], budget_wh: Sequence[int]) -> SizeWH:
+def fit_size(native_wh: Sequence[int], budget_wh: Sequence[int], multiple: int = SIDE_MULTIPLE) -> SizeWH:
     """``native_wh``'s aspect ratio at about ``budget_wh``'s pixel count, never larger
-    than ``native_wh``, each side a multiple of 4 (at least 16)."""
+    than ``native_wh``, each side a multiple of ``multiple`` (at least 16)."""
     scale = min(1.0, (budget_wh[0] * budget_wh[1] / (native_wh[0] * native_wh[1])) ** 0.5)
-    side = lambda length: max(16, int(round(length * scale / SIDE_MULTIPLE)) * SIDE_MULTIPLE)  # noqa: E731
+    side = lambda length: max(16, int(round(length * scale / multiple)) * multiple)  # noqa: E731
     return side(native_wh[0]), side(native_wh[1])
 
 

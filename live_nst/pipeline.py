@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from live_nst.compose import BLUR, ORIGINAL, RegionLook, blend_layers, blurred, look_maps
-from live_nst.config import RunConfig, SPECIAL_STYLES
+from live_nst.compose import BUILT_IN_LOOKS, ORIGINAL, RegionLook, blend_layers, blurred, look_maps
+from live_nst.config import RunConfig
 from live_nst.controls import Command
 from live_nst.errors import LiveNSTError, ModelError
 from live_nst.framing import SizeWH, crop_to_aspect, fit_size
@@ -28,6 +28,9 @@ from live_nst.temporal import TemporalBlender
 
 log = logging.getLogger(__name__)
 
+# The stages StageTimer reports, in order (the benchmark reads them by these names).
+PIPELINE_STAGES = ("resize_in", "segment", "stylize", "compose", "temporal", "resize_out")
+RESIZE_IN, SEGMENT, STYLIZE, COMPOSE, TEMPORAL, RESIZE_OUT = PIPELINE_STAGES
 WEIGHTS_DOWNSCALE = 4  # style weights are smooth: the network takes them at 1/4 size
 STRENGTH_STEP = 0.1
 
@@ -138,7 +141,7 @@ class FramePipeline:
                 return
 
     def _model_for(self, look: str) -> StyleModel | None:
-        if look in SPECIAL_STYLES:
+        if look in BUILT_IN_LOOKS:
             return None
         entry = self.catalog.get(look)
         if entry.path not in self.models:
@@ -166,19 +169,19 @@ class FramePipeline:
         self.timer.start()
         framed = crop_to_aspect(frame, self.config.size_wh)
         proc = _resize(framed, self.proc_size_for(framed.shape[:2]), cv2.INTER_AREA)
-        self.timer.lap("resize_in")
+        self.timer.lap(RESIZE_IN)
         person, background = self._region_looks(timestamp)
         mask = self._mask(proc, timestamp, person, background)
-        self.timer.lap("segment")
+        self.timer.lap(SEGMENT)
         layers = self._stylized_layers(proc, mask, person, background)
-        self.timer.lap("stylize")
+        self.timer.lap(STYLIZE)
         composed = blend_layers(layers)
-        self.timer.lap("compose")
+        self.timer.lap(COMPOSE)
         if self.temporal_on and self.styling_on:
             composed = self.blender.blend(composed, proc)
-        self.timer.lap("temporal")
+        self.timer.lap(TEMPORAL)
         out = _resize(composed, self.config.size_wh, cv2.INTER_LINEAR)
-        self.timer.lap("resize_out")
+        self.timer.lap(RESIZE_OUT)
         return out
 
     def proc_size_for(self, shape_hw: tuple[int, int]) -> SizeWH:
@@ -208,9 +211,9 @@ class FramePipeline:
         small_maps = look_maps(small_mask, person, background)
         by_model: dict[Path, list[str]] = defaultdict(list)
         for look in small_maps:
-            if look not in SPECIAL_STYLES:
+            if look not in BUILT_IN_LOOKS:
                 by_model[self.catalog.get(look).path].append(look)
-        specials = [look for look in (ORIGINAL, BLUR) if look in small_maps]
+        specials = [look for look in BUILT_IN_LOOKS if look in small_maps]
         # One layer covers the frame alone: its weight map is never used, so skip it.
         maps = small_maps if len(by_model) + len(specials) == 1 else look_maps(mask, person, background)
         layers: list[tuple[np.ndarray, object]] = []

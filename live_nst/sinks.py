@@ -1,5 +1,6 @@
 """Frame sinks: the virtual camera, a preview window, a video file, or nothing. Each
-takes (H, W, 3) uint8 RGB frames and resizes those that do not match its size."""
+takes (H, W, 3) uint8 RGB frames; one of another size is centre-cropped to the sink's
+aspect ratio and resized (as live_nst.framing frames the input: never stretched)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from typing import Protocol, Sequence
 import cv2
 import numpy as np
 
+from live_nst.config import FILE_OUTPUT_PREFIX, parse_output
 from live_nst.errors import ConfigError, SinkError
+from live_nst.framing import crop_to_aspect
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +52,14 @@ class _SinkBase:
 
 
 def fit_frame(frame: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
-    """Check a frame is (H, W, 3) uint8 and return it at size_wh, C-contiguous."""
+    """Check a frame is (H, W, 3) uint8 and return it at size_wh, C-contiguous; one of
+    another aspect ratio is centre-cropped to size_wh's first."""
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
         found = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
         raise SinkError(f"a sink takes (H, W, 3) uint8 RGB frames, got {found}; this is a bug in the caller")
     width, height = size_wh
     if frame.shape[:2] != (height, width):
+        frame = crop_to_aspect(frame, size_wh)
         frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA
                            if frame.shape[1] > width else cv2.INTER_LINEAR)
     return np.ascontiguousarray(frame)
@@ -105,8 +110,8 @@ class VirtualCameraSink(_SinkBase):
     def send(self, frame: np.ndarray, overlay: Sequence[str] = ()) -> None:
         fitted = fit_frame(frame, self.size_wh)
         if fitted.shape != frame.shape and not self._resize_noted:
-            log.info("frames are %dx%d, the virtual camera %dx%d: resizing", frame.shape[1], frame.shape[0],
-                     *self.size_wh)
+            log.info("frames are %dx%d, the virtual camera %dx%d: cropping them to its shape and resizing",
+                     frame.shape[1], frame.shape[0], *self.size_wh)
             self._resize_noted = True
         try:
             self.camera.send(fitted)
@@ -280,22 +285,20 @@ class NullSink(_SinkBase):
 
 def open_sink(spec: str, size_wh: tuple[int, int], fps: float, *, backend: str | None = None,
               device: str | None = None) -> Sink:
-    """spec: "virtualcam", "preview", "file:PATH" or "null"."""
-    spec = spec.strip()
-    if spec == "virtualcam":
+    """spec: "virtualcam", "preview", "file:PATH" or "null" (``config.parse_output``)."""
+    kind, path = parse_output(spec.strip())
+    if kind == "virtualcam":
         return VirtualCameraSink(size_wh, fps, backend=backend, device=device)
-    if spec == "preview":
+    if kind == "preview":
         return PreviewSink(size_wh, "live-nst")
-    if spec == "null":
+    if kind == "null":
         return NullSink(size_wh, fps)
-    if spec.startswith("file:") and spec.removeprefix("file:"):
-        return FileSink(spec.removeprefix("file:"), size_wh, fps)
-    raise ConfigError(f"--output must be virtualcam, preview, file:PATH or null, got {spec!r}")
+    return FileSink(path, size_wh, fps)
 
 
 def fallback_spec(has_display: bool) -> str:
     """Where the output goes when the virtual camera is missing."""
-    return "preview" if has_display else f"file:{FALLBACK_FILE}"
+    return "preview" if has_display else f"{FILE_OUTPUT_PREFIX}{FALLBACK_FILE}"
 
 
 def open_sink_with_fallback(spec: str, size_wh: tuple[int, int], fps: float, *, backend: str | None = None,

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from live_nst.config import TemporalConfig
+from live_nst.framing import fit_size
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ class TemporalBlender:
         """Size the flow for a new frame size: about flow_size_wh's pixel count, the
         frame's aspect ratio, never larger than the frame."""
         height, width = shape_hw
-        scale = min(1.0, (self.flow_size_wh[0] * self.flow_size_wh[1] / (width * height)) ** 0.5)
-        self._small_wh = (max(16, round(width * scale)), max(16, round(height * scale)))
+        self._small_wh = fit_size((width, height), self.flow_size_wh, multiple=1)  # any side length suits DIS
         self._small_grid = _grid(*self._small_wh)
         self._full_grid = cv2.merge(_grid(width, height))  # (H, W, 2): x, y of each pixel
         self._shape_hw = shape_hw

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("LIVE_NST_SHARED_DATA", REPO.parent / "shared" / "data"))
+from clips import SHARED_DATA
 
 
 @pytest.fixture(scope="session")

@@ -33,3 +33,8 @@ def test_crop_to_aspect_keeps_the_centre(shape_hw, aspect_wh, kept_hw):
     assert cropped.shape[:2] == kept_hw and cropped.flags.c_contiguous
     top, left = (shape_hw[0] - kept_hw[0]) // 2, (shape_hw[1] - kept_hw[1]) // 2
     assert cropped[0, 0].tolist() == [top, left]
+
+
+def test_fit_size_with_any_side_length():
+    assert fit_size((1000, 1000), (320, 180), multiple=1) == (240, 240)
+    assert fit_size((641, 359), (320, 180), multiple=1) == (321, 180)

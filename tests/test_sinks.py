@@ -55,12 +55,25 @@ def test_virtual_camera_resizes_mismatched_frames(fake_backends):
     with VirtualCameraSink((64, 48), 30.0, backend="live-nst-fake") as sink:
         big = gradient((128, 96))
         sink.send(big)
-        sink.send(big[:, :100])  # another aspect ratio: still resized, not an error
+        sink.send(big[:, :100])  # another aspect ratio: cropped to 4:3 and resized, not an error
     sent = [f.reshape(48, 64, 3) for f in fake_backends[0].frames]
     assert len(sent) == 2
     expected = cv2.resize(big, (64, 48), interpolation=cv2.INTER_AREA)
     assert np.abs(sent[0].astype(int) - expected).max() <= 1
+    cropped = np.ascontiguousarray(big[10:85, :100])  # the centred 4:3 part of the 100x96 frame
+    assert np.abs(sent[1].astype(int) - cv2.resize(cropped, (64, 48), interpolation=cv2.INTER_AREA)).max() <= 1
     assert fake_backends[0].closed
+
+
+@pytest.mark.parametrize("frame_wh", [(480, 480), (360, 640), (1280, 720)])
+def test_fit_frame_crops_to_the_sink_shape_never_stretches(frame_wh):
+    frame = np.full((frame_wh[1], frame_wh[0], 3), 200, np.uint8)
+    cv2.circle(frame, (frame_wh[0] // 2, frame_wh[1] // 2), min(frame_wh) // 5, (0, 0, 0), -1, cv2.LINE_AA)
+    out = sinks.fit_frame(frame, (320, 180))
+    assert out.shape == (180, 320, 3) and out.flags.c_contiguous
+    ys, xs = np.nonzero(out[..., 0] < 60)
+    width, height = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+    assert abs(width / height - 1.0) < 0.06, f"the disk came out {width}x{height}: the frame was stretched"
 
 
 def test_missing_driver_raises_with_the_fix_for_each_os(fake_backends, monkeypatch):

@@ -172,13 +172,13 @@ def run_bench(options) -> dict:
 
     from live_nst.bench import peers, report as rep
     from live_nst.bench.context import pick_looks, probe_devices, style_catalog
-    from live_nst.config import SPECIAL_STYLES
+    from live_nst.compose import BUILT_IN_LOOKS
     from live_nst.errors import ModelError
 
     onnxruntime.set_default_logger_severity(3)  # a provider that fails is reported once, in the report
     catalog = style_catalog(options.styles_dir)
     looks = pick_looks(catalog, options.person_style, options.background_style)
-    entry = catalog.get(looks[0] if looks[0] not in SPECIAL_STYLES else catalog.names[0])
+    entry = catalog.get(looks[0] if looks[0] not in BUILT_IN_LOOKS else catalog.names[0])
     devices, unavailable = probe_devices(entry.path, options.devices, options.threads)
     if not devices:
         raise ModelError(f"no ONNX Runtime provider runs {entry.path}: {unavailable}")

@@ -21,7 +21,8 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
-from live_nst.config import RunConfig, RegionConfig, SPECIAL_STYLES
+from live_nst.compose import BUILT_IN_LOOKS
+from live_nst.config import RunConfig, RegionConfig
 from live_nst.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -72,14 +73,20 @@ class BenchOptions:
 
 
 # --- data ---------------------------------------------------------------------------
-def default_data_dir() -> Path | None:
-    """``LIVE_NST_SHARED_DATA``, else ``../shared/data`` beside the source checkout or
-    the current folder; None when none exists."""
-    env = os.environ.get("LIVE_NST_SHARED_DATA")
-    candidates = [Path(env)] if env else []
+DATA_DIR_ENV = "LIVE_NST_SHARED_DATA"
+
+
+def data_dir_candidates() -> list[Path]:
+    """Where the measurement data is looked for, in order: ``LIVE_NST_SHARED_DATA``, then
+    ``../shared/data`` beside the source checkout, then beside the current folder."""
+    env = os.environ.get(DATA_DIR_ENV)
     repo = Path(__file__).resolve().parents[2]
-    candidates += [repo.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
-    return next((path for path in candidates if path.is_dir()), None)
+    return [*([Path(env)] if env else []), repo.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+
+
+def default_data_dir() -> Path | None:
+    """The first of :func:`data_dir_candidates` that exists; None when none does."""
+    return next((path for path in data_dir_candidates() if path.is_dir()), None)
 
 
 def open_clip(clip: str | Path, size_wh: SizeWH = (1280, 720)):
@@ -143,7 +150,7 @@ def pick_looks(catalog, person: str | None, background: str | None) -> tuple[str
     others = [name for name in names if name != person] or [person]
     background = background or (defaults.background.style if defaults.background.style in others else others[0])
     for look in (person, background):
-        if look not in SPECIAL_STYLES:
+        if look not in BUILT_IN_LOOKS:
             catalog.validate(look)
     return person, background
 

@@ -28,11 +28,11 @@ import cv2
 from live_nst.bench.context import (BenchOptions, SizeWH, close_pipeline, make_pipeline, open_clip, run_config,
                                     size_label, summary)
 from live_nst.errors import LiveNSTError, SourceError
+from live_nst.pipeline import PIPELINE_STAGES
 from live_nst.sinks import NullSink
 
 log = logging.getLogger(__name__)
 
-PIPELINE_STAGES = ("resize_in", "segment", "stylize", "compose", "temporal", "resize_out")
 STAGES = ("capture", *PIPELINE_STAGES, "to_i420", "sink")
 
 
