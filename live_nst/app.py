@@ -1,6 +1,7 @@
 """The live loop: source -> pipeline -> sink, with hotkeys applied between frames.
 
-Devices, threads and clocks live here; the pipeline stays pure. One bad frame never
+Devices, threads and clocks live here; the pipeline stays pure: hotkey commands are
+drained here and become calls of the pipeline's intent methods. One bad frame never
 ends the stream: the error is logged (at a limited rate) and the last good frame is
 sent again.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,13 +21,26 @@ import numpy as np
 from live_nst.config import RunConfig
 from live_nst.controls import Command, CommandQueue, GlobalHotkeys, KeyMap
 from live_nst.errors import ConfigError
-from live_nst.pipeline import FramePipeline
-from live_nst.segment import MediaPipeSegmenter, resolve_segmentation_model
+from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline, build_pipeline
 from live_nst.sinks import Sink, open_sink_with_fallback
 from live_nst.sources import Source, open_source
-from live_nst.catalog import StyleCatalog
 
 log = logging.getLogger(__name__)
+
+STRENGTH_STEP = 0.1  # one press of the strength keys
+
+# What each hotkey asks of the pipeline (QUIT and SNAPSHOT are the loop's own).
+PIPELINE_INTENTS: dict[Command, Callable[[FramePipeline, float], object]] = {
+    Command.NEXT_PERSON_STYLE: lambda pipeline, now: pipeline.cycle_style(PERSON, 1, now),
+    Command.PREV_PERSON_STYLE: lambda pipeline, now: pipeline.cycle_style(PERSON, -1, now),
+    Command.NEXT_BACKGROUND_STYLE: lambda pipeline, now: pipeline.cycle_style(BACKGROUND, 1, now),
+    Command.PREV_BACKGROUND_STYLE: lambda pipeline, now: pipeline.cycle_style(BACKGROUND, -1, now),
+    Command.SWAP_STYLES: lambda pipeline, now: pipeline.swap_styles(now),
+    Command.TOGGLE_SEGMENTATION: lambda pipeline, now: pipeline.toggle_segmentation(),
+    Command.TOGGLE_STYLING: lambda pipeline, now: pipeline.toggle_styling(),
+    Command.STRENGTH_UP: lambda pipeline, now: pipeline.change_strength(STRENGTH_STEP),
+    Command.STRENGTH_DOWN: lambda pipeline, now: pipeline.change_strength(-STRENGTH_STEP),
+}
 
 
 class RateLimitedLog:
@@ -64,14 +79,6 @@ class LoopStats:
     @property
     def latency_ms(self) -> float:
         return float(np.median(self.latencies_ms)) if self.latencies_ms else 0.0
-
-
-def build_pipeline(config: RunConfig) -> FramePipeline:
-    catalog = StyleCatalog.default(config.styles_dir)
-    segmenter = None
-    if config.segmentation.enabled:
-        segmenter = MediaPipeSegmenter(resolve_segmentation_model(config.segmentation.model))
-    return FramePipeline(config, catalog, segmenter)
 
 
 def lost_card(last: np.ndarray | None, size_wh: tuple[int, int]) -> np.ndarray:
@@ -142,7 +149,7 @@ class LiveLoop:
         elif command is Command.SNAPSHOT:
             self.snapshot()
         else:
-            self.pipeline.apply(command, time.monotonic())
+            PIPELINE_INTENTS[command](self.pipeline, time.monotonic())
             log.info("%s -> person %s, background %s", command.value, self.pipeline.person.look,
                      self.pipeline.background.look)
 

@@ -18,12 +18,12 @@ import numpy as np
 
 from live_nst.compose import BUILT_IN_LOOKS, ORIGINAL, RegionLook, blend_layers, blurred, look_maps
 from live_nst.config import RunConfig
-from live_nst.controls import Command
-from live_nst.errors import LiveNSTError, ModelError
+from live_nst.errors import LiveNSTError
 from live_nst.framing import SizeWH, crop_to_aspect, fit_size
-from live_nst.mask import MaskRefiner
 from live_nst.catalog import StyleCatalog
 from live_nst.inference import StyleModel
+from live_nst.mask import MaskRefiner
+from live_nst.segment import MediaPipeSegmenter, Segmenter, resolve_segmentation_model
 from live_nst.temporal import TemporalBlender
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 PIPELINE_STAGES = ("resize_in", "segment", "stylize", "compose", "temporal", "resize_out")
 RESIZE_IN, SEGMENT, STYLIZE, COMPOSE, TEMPORAL, RESIZE_OUT = PIPELINE_STAGES
 WEIGHTS_DOWNSCALE = 4  # style weights are smooth: the network takes them at 1/4 size
-STRENGTH_STEP = 0.1
+PERSON, BACKGROUND = "person", "background"
+REGIONS = (PERSON, BACKGROUND)
 
 
 @dataclass
@@ -77,7 +78,8 @@ class StageTimer:
 
 
 class FramePipeline:
-    def __init__(self, config: RunConfig, catalog: StyleCatalog, segmenter, threads: int = 0) -> None:
+    def __init__(self, config: RunConfig, catalog: StyleCatalog, segmenter: Segmenter | None,
+                 threads: int = 0) -> None:
         self.config = config
         self.catalog = catalog
         self.segmenter = segmenter
@@ -96,31 +98,10 @@ class FramePipeline:
         for look in (self.person.look, self.background.look):
             self._model_for(look)  # a broken model fails at start, not mid-stream
 
-    # --- commands -------------------------------------------------------------------
-    def apply(self, command: Command, now: float) -> None:
-        """Apply a hotkey command between frames."""
-        if command in (Command.NEXT_PERSON_STYLE, Command.PREV_PERSON_STYLE):
-            self._step_style(self.person, 1 if command is Command.NEXT_PERSON_STYLE else -1, now)
-        elif command in (Command.NEXT_BACKGROUND_STYLE, Command.PREV_BACKGROUND_STYLE):
-            self._step_style(self.background, 1 if command is Command.NEXT_BACKGROUND_STYLE else -1, now)
-        elif command is Command.SWAP_STYLES:
-            person_look = self.person.look
-            self.person.switch(self.background.look, now)
-            self.background.switch(person_look, now)
-            self.blender.reset()
-        elif command is Command.TOGGLE_SEGMENTATION:
-            self.segmentation_on = not self.segmentation_on and self.segmenter is not None
-        elif command is Command.TOGGLE_STYLING:
-            self.styling_on = not self.styling_on
-            self.blender.reset()
-        elif command in (Command.STRENGTH_UP, Command.STRENGTH_DOWN):
-            step = STRENGTH_STEP if command is Command.STRENGTH_UP else -STRENGTH_STEP
-            for region in (self.person, self.background):
-                region.strength = round(min(1.0, max(0.0, region.strength + step)), 2)
-
+    # --- intents: the app loop calls these between frames (hotkeys, for one) -----------
     def set_style(self, region: str, look: str, now: float) -> bool:
         """Switch a region to ``look``; False (and the region unchanged) if it cannot load."""
-        state = self.person if region == "person" else self.background
+        state = self._region(region)
         try:
             self.catalog.validate(look)
             self._model_for(look)
@@ -132,13 +113,40 @@ class FramePipeline:
         self.blender.reset()
         return True
 
-    def _step_style(self, state: RegionState, step: int, now: float) -> None:
+    def cycle_style(self, region: str, step: int, now: float) -> None:
+        """Move a region ``step`` places along the catalog's cycle, skipping looks that fail to load."""
+        state = self._region(region)
         cycle = [name for name in self.catalog.cycle() if name not in self.broken]
         index = cycle.index(state.look) if state.look in cycle else 0
         for offset in range(1, len(cycle)):
-            look = cycle[(index + step * offset) % len(cycle)]
-            if self.set_style("person" if state is self.person else "background", look, now):
+            if self.set_style(region, cycle[(index + step * offset) % len(cycle)], now):
                 return
+
+    def swap_styles(self, now: float) -> None:
+        """The person takes the background's look and the other way round."""
+        person_look = self.person.look
+        self.person.switch(self.background.look, now)
+        self.background.switch(person_look, now)
+        self.blender.reset()
+
+    def toggle_segmentation(self) -> None:
+        """Off: the person's look covers the whole frame. It cannot go on without a segmenter."""
+        self.segmentation_on = not self.segmentation_on and self.segmenter is not None
+
+    def toggle_styling(self) -> None:
+        """Off: the frames go out unpainted."""
+        self.styling_on = not self.styling_on
+        self.blender.reset()
+
+    def change_strength(self, delta: float) -> None:
+        """Add ``delta`` to both regions' strength, kept within 0..1."""
+        for region in (self.person, self.background):
+            region.strength = round(min(1.0, max(0.0, region.strength + delta)), 2)
+
+    def _region(self, region: str) -> RegionState:
+        if region not in REGIONS:
+            raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
+        return self.person if region == PERSON else self.background
 
     def _model_for(self, look: str) -> StyleModel | None:
         if look in BUILT_IN_LOOKS:
@@ -236,6 +244,23 @@ class FramePipeline:
         uncovered = total[0] < 1e-6
         weights[self.catalog.get(looks[0]).index][uncovered] = 1.0  # unused there; keeps the sum 1
         return weights / np.maximum(weights.sum(axis=0, keepdims=True), 1e-6)
+
+
+def build_pipeline(config: RunConfig, catalog: StyleCatalog | None = None, threads: int = 0) -> FramePipeline:
+    """The pipeline ``config`` describes: the installed styles (or ``catalog``), and a
+    MediaPipe segmenter when segmentation is on. Bad styles or models fail here; the
+    segmenter is then closed again."""
+    if catalog is None:
+        catalog = StyleCatalog.default(config.styles_dir)
+    segmenter = None
+    if config.segmentation.enabled:
+        segmenter = MediaPipeSegmenter(resolve_segmentation_model(config.segmentation.model))
+    try:
+        return FramePipeline(config, catalog, segmenter, threads)
+    except BaseException:
+        if segmenter is not None:
+            segmenter.close()
+        raise
 
 
 def _resize(image: np.ndarray, size_wh: tuple[int, int], interpolation: int) -> np.ndarray:

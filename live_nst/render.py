@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from live_nst.app import build_pipeline
 from live_nst.config import RunConfig
 from live_nst.errors import SinkError, SourceError
+from live_nst.pipeline import build_pipeline
 from live_nst.sinks import FileSink
 
 log = logging.getLogger(__name__)

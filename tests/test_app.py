@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from live_nst import app
-from live_nst.app import LiveLoop, build_pipeline, run_live
+from live_nst.app import PIPELINE_INTENTS, LiveLoop, run_live
 from live_nst.cli import main
 from live_nst.config import RegionConfig, RunConfig, SegmentationConfig
 from live_nst.controls import Command, CommandQueue, KeyMap
+from live_nst.pipeline import build_pipeline
 from live_nst.sinks import NullSink
 from live_nst.sources import Frame, SampleSource
 
@@ -121,6 +122,11 @@ def test_hotkey_commands_apply_between_frames(pipeline, tmp_path):
     assert pipeline.person.look != before
     snapshots = list(tmp_path.glob("*.png"))
     assert len(snapshots) == 1 and cv2.imread(str(snapshots[0])).shape == (SIZE_WH[1], SIZE_WH[0], 3)
+
+
+def test_every_command_is_handled_by_the_loop_or_a_pipeline_intent():
+    assert set(PIPELINE_INTENTS) | {Command.QUIT, Command.SNAPSHOT} == set(Command)
+    assert not {Command.QUIT, Command.SNAPSHOT} & set(PIPELINE_INTENTS)
 
 
 def test_ctrl_c_releases_the_camera_and_the_virtual_camera(config, monkeypatch, fake_backends, segmentation_model):

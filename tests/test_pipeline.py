@@ -13,8 +13,7 @@ import pytest
 from live_nst.bench.metrics import read_video, warping_error
 from live_nst.catalog import StyleCatalog
 from live_nst.config import RegionConfig, RunConfig, TemporalConfig
-from live_nst.controls import Command
-from live_nst.pipeline import FramePipeline
+from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline
 from live_nst.segment import MediaPipeSegmenter
 from live_nst.inference import StyleModel
 
@@ -124,24 +123,29 @@ def test_temporal_blending_lowers_flicker_of_the_real_pipeline(catalog, segmenta
     assert errors[True] < 0.8 * errors[False], f"warping error with/without blending: {errors}"
 
 
-def test_commands_change_the_looks(catalog, segmentation_model, two_styles):
+def test_intents_change_the_looks(catalog, segmentation_model, two_styles):
     pipeline = make_pipeline(catalog, segmentation_model, *two_styles, (64, 64))
     cycle = catalog.cycle()
-    pipeline.apply(Command.NEXT_PERSON_STYLE, now=0.0)
+    pipeline.cycle_style(PERSON, 1, now=0.0)
     assert pipeline.person.look == cycle[(cycle.index(two_styles[0]) + 1) % len(cycle)]
-    pipeline.apply(Command.PREV_PERSON_STYLE, now=0.0)
+    pipeline.cycle_style(PERSON, -1, now=0.0)
     assert pipeline.person.look == two_styles[0]
-    pipeline.apply(Command.SWAP_STYLES, now=0.0)
+    pipeline.cycle_style(BACKGROUND, -1, now=0.0)
+    assert pipeline.background.look == cycle[(cycle.index(two_styles[1]) - 1) % len(cycle)]
+    pipeline.cycle_style(BACKGROUND, 1, now=0.0)
+    pipeline.swap_styles(now=0.0)
     assert (pipeline.person.look, pipeline.background.look) == (two_styles[1], two_styles[0])
     for _ in range(15):
-        pipeline.apply(Command.STRENGTH_UP, now=0.0)
+        pipeline.change_strength(0.1)
     assert pipeline.person.strength == 1.0
-    pipeline.apply(Command.STRENGTH_DOWN, now=0.0)
+    pipeline.change_strength(-0.1)
     assert pipeline.person.strength == pytest.approx(0.9)
-    pipeline.apply(Command.TOGGLE_SEGMENTATION, now=0.0)
+    with pytest.raises(ValueError, match="region must be one of"):
+        pipeline.set_style("face", two_styles[0], now=0.0)
+    pipeline.toggle_segmentation()
     pipeline.process(np.zeros((64, 64, 3), np.uint8), 0.0)
     assert pipeline.last_mask is None
-    pipeline.apply(Command.TOGGLE_STYLING, now=0.0)
+    pipeline.toggle_styling()
     frame = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     assert np.array_equal(pipeline.process(frame, 0.1), frame)
 
@@ -164,9 +168,9 @@ def test_broken_style_file_keeps_the_stream_on_its_style(catalog, segmentation_m
     assert tmp_path / "garbage.onnx" in local.problems, "a corrupt file must be reported, not listed"
     pipeline = make_pipeline(local, segmentation_model, *two_styles, (96, 64))
     (tmp_path / "other.onnx").write_bytes(b"corrupted after start")
-    assert not pipeline.set_style("person", "alt_" + two_styles[1], now=0.0)
+    assert not pipeline.set_style(PERSON, "alt_" + two_styles[1], now=0.0)
     assert pipeline.person.look == two_styles[0]
-    pipeline.apply(Command.NEXT_PERSON_STYLE, now=0.0)  # steps over the broken style
+    pipeline.cycle_style(PERSON, 1, now=0.0)  # steps over the broken style
     assert not pipeline.person.look.startswith("alt_")
     assert pipeline.process(np.zeros((64, 96, 3), np.uint8), 0.0).shape == (64, 96, 3)
 

@@ -164,20 +164,11 @@ def run_config(looks: tuple[str, str], device: str, proc_wh: SizeWH, size_wh: Si
         temporal=dataclasses.replace(base.temporal, enabled=temporal))
 
 
-def make_pipeline(config: RunConfig, catalog, threads: int = 0, segmenter=None):
-    """A FramePipeline with a fresh MediaPipe segmenter (unless one is given)."""
-    from live_nst.pipeline import FramePipeline
-    from live_nst.segment import MediaPipeSegmenter, resolve_segmentation_model
+def make_pipeline(config: RunConfig, catalog, threads: int = 0):
+    """A FramePipeline over ``catalog``'s styles, built as ``live-nst run`` builds one."""
+    from live_nst.pipeline import build_pipeline
 
-    own = segmenter is None and config.segmentation.enabled
-    if own:
-        segmenter = MediaPipeSegmenter(resolve_segmentation_model(config.segmentation.model))
-    try:
-        return FramePipeline(config, catalog, segmenter, threads=threads)
-    except BaseException:
-        if own:
-            segmenter.close()
-        raise
+    return build_pipeline(config, catalog, threads)
 
 
 def close_pipeline(pipeline) -> None:
