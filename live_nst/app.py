@@ -28,6 +28,7 @@ from live_nst.sources import Source, open_source
 log = logging.getLogger(__name__)
 
 STRENGTH_STEP = 0.1  # one press of the strength keys
+EXIT_OK, EXIT_NOTHING_PAINTED = 0, 1
 
 # What each hotkey asks of the pipeline (QUIT and SNAPSHOT are the loop's own).
 PIPELINE_INTENTS: dict[Command, Callable[[FramePipeline, float], object]] = {
@@ -65,8 +66,8 @@ class RateLimitedLog:
 class LoopStats:
     """Bounded recent history: memory stays flat however long the stream runs."""
 
-    frames: int = 0
-    errors: int = 0
+    frames: int = 0  # frames the source delivered (painted or not)
+    errors: int = 0  # of those, the ones that failed (the last good frame went out instead)
     send_times: deque = field(default_factory=lambda: deque(maxlen=60))
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=60))
 
@@ -79,6 +80,20 @@ class LoopStats:
     @property
     def latency_ms(self) -> float:
         return float(np.median(self.latencies_ms)) if self.latencies_ms else 0.0
+
+    @property
+    def painted(self) -> int:
+        return self.frames - self.errors
+
+
+def exit_code(stats: LoopStats, stopped_by_user: bool) -> int:
+    """``live-nst run``'s exit code: 1 (EXIT_NOTHING_PAINTED) when not one frame could be
+    painted and sent: every frame failed, or the source ended before delivering one.
+    A stream the user stopped (quit key, Ctrl-C) before any frame arrived is not a
+    failure (nothing was tried): 0, as is every stream with at least one painted frame."""
+    if stats.painted > 0 or (stats.frames == 0 and stopped_by_user):
+        return EXIT_OK
+    return EXIT_NOTHING_PAINTED
 
 
 def lost_card(last: np.ndarray | None, size_wh: tuple[int, int]) -> np.ndarray:
@@ -102,6 +117,7 @@ class LiveLoop:
         self.stats = LoopStats()
         self.last_good: np.ndarray | None = None
         self.running = False
+        self.stopped_by_user = False  # the quit key, or Ctrl-C as the caller reports it
         self._errors = RateLimitedLog()
 
     def run(self, max_frames: int | None = None) -> LoopStats:
@@ -146,6 +162,7 @@ class LiveLoop:
     def handle(self, command: Command) -> None:
         if command is Command.QUIT:
             self.running = False
+            self.stopped_by_user = True
         elif command is Command.SNAPSHOT:
             self.snapshot()
         else:
@@ -174,7 +191,7 @@ class LiveLoop:
 
 
 def run_live(config: RunConfig, max_frames: int | None = None) -> int:
-    """``live-nst run``: returns the process exit code."""
+    """``live-nst run``: returns the process exit code (see :func:`exit_code`)."""
     if config.source.startswith("file:"):
         raise ConfigError("--source takes webcam:N, sample, auto or a video path (no 'file:' prefix)")
     pipeline = build_pipeline(config)  # bad styles or models stop here, before any device opens
@@ -193,9 +210,14 @@ def run_live(config: RunConfig, max_frames: int | None = None) -> int:
                 loop.run(max_frames)
             except KeyboardInterrupt:
                 log.info("interrupted")
+                loop.stopped_by_user = True
     finally:  # Ctrl-C or an error: the camera and the virtual camera are released above
         hotkeys.stop()
         pipeline.close()
     stats = loop.stats
     log.info("sent %d frames at %.1f fps (%d frame errors)", stats.frames, stats.fps, stats.errors)
-    return 0
+    code = exit_code(stats, loop.stopped_by_user)
+    if code != EXIT_OK:
+        log.error("not one frame could be painted: %s", f"all {stats.frames} failed" if stats.frames
+                  else "the source ended before delivering one")
+    return code

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from live_nst import app
-from live_nst.app import PIPELINE_INTENTS, LiveLoop, run_live
+from live_nst.app import EXIT_NOTHING_PAINTED, EXIT_OK, PIPELINE_INTENTS, LiveLoop, run_live
 from live_nst.cli import main
 from live_nst.config import RegionConfig, RunConfig, SegmentationConfig
 from live_nst.controls import Command, CommandQueue, KeyMap
@@ -129,12 +129,32 @@ def test_every_command_is_handled_by_the_loop_or_a_pipeline_intent():
     assert not {Command.QUIT, Command.SNAPSHOT} & set(PIPELINE_INTENTS)
 
 
-def test_ctrl_c_releases_the_camera_and_the_virtual_camera(config, monkeypatch, fake_backends, segmentation_model):
-    camera = ScriptedCamera("fffk")
+def _run_scripted(config, monkeypatch, script):
+    """run_live over a scripted camera into the fake virtual-camera driver."""
+    camera = ScriptedCamera(script)
     monkeypatch.setattr(app, "open_source", lambda *a, **k: camera)
     config = dataclasses.replace(config, output="virtualcam", virtualcam_backend="live-nst-fake",
                                  keys=dataclasses.replace(config.keys, global_hotkeys=False))
-    assert run_live(config) == 0
+    return run_live(config), camera
+
+
+@pytest.mark.parametrize("script, code", [
+    ("bbb", EXIT_NOTHING_PAINTED),  # every frame failed
+    ("", EXIT_NOTHING_PAINTED),  # the source ended before delivering a frame
+    ("bbk", EXIT_NOTHING_PAINTED),  # stopped by the user, but every frame that came failed
+    ("bfb", EXIT_OK),  # one painted frame is a stream
+    ("xk", EXIT_OK),  # stopped by the user before any frame came: nothing was tried
+])
+def test_exit_code_says_whether_any_frame_was_painted(config, monkeypatch, fake_backends, segmentation_model,
+                                                      script, code):
+    assert _run_scripted(config, monkeypatch, script)[0] == code
+    driver = fake_backends[0]
+    assert driver.closed and len(driver.frames) == len(script.replace("k", ""))
+
+
+def test_ctrl_c_releases_the_camera_and_the_virtual_camera(config, monkeypatch, fake_backends, segmentation_model):
+    code, camera = _run_scripted(config, monkeypatch, "fffk")
+    assert code == EXIT_OK
     driver = fake_backends[0]
     assert camera.closed and driver.closed
     assert len(driver.frames) == 3 and driver.frames[0].size == SIZE_WH[0] * SIZE_WH[1] * 3  # pyvirtualcam flattens
