@@ -3,6 +3,8 @@ and the quality ceiling the feed-forward networks are measured against."""
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 
 import torch
@@ -10,6 +12,8 @@ from tqdm import tqdm
 
 from live_nst.models import losses
 from live_nst.models.vgg import VGGFeatures
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,13 +36,15 @@ def stylize(content: torch.Tensor, style: torch.Tensor, config: GatysConfig = Ga
     """
     if config.optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {config.optimizer!r}")
+    # L-BFGS flattens with .view(): a permuted numpy image must become contiguous first.
+    content, style = content.contiguous(), style.contiguous()
     vgg = vgg or VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER)).to(content.device)
     with torch.no_grad():
         content_target = vgg(content)
         style_grams = {k: losses.gram(v) for k, v in vgg(style).items() if k in losses.STYLE_LAYERS}
     start = content if config.init == "content" else torch.rand_like(content)
     # Optimise in logit space so the image stays in [0, 1] without clamping gradients away.
-    logits = torch.logit(start.clamp(1e-3, 1 - 1e-3)).clone().requires_grad_(True)
+    logits = torch.logit(start.clamp(1e-3, 1 - 1e-3)).contiguous().requires_grad_(True)
     terms: dict[str, torch.Tensor] = {}
 
     def objective() -> torch.Tensor:
@@ -51,19 +57,53 @@ def stylize(content: torch.Tensor, style: torch.Tensor, config: GatysConfig = Ga
                 + config.tv_weight * terms["tv"])
 
     if config.optimizer == "lbfgs":
-        optimizer = torch.optim.LBFGS([logits], lr=1.0, max_iter=1, history_size=50)
+        # A strong-Wolfe line search: a full quasi-Newton step can overshoot into
+        # saturated colour noise on some photos; the search never accepts a rise.
+        optimizer = torch.optim.LBFGS([logits], lr=1.0, max_iter=1, history_size=50,
+                                      line_search_fn="strong_wolfe")
     else:
         optimizer = torch.optim.Adam([logits], lr=config.lr * 5)
+    best = _Best()
     bar = tqdm(range(config.steps), desc="gatys", disable=not progress, dynamic_ncols=True)
-    for _ in bar:
+    for step in bar:
         def closure():
             optimizer.zero_grad()
             loss = objective()
             loss.backward()
             return loss
 
-        optimizer.step(closure)
+        before = logits.detach().clone()
+        best.offer(float(optimizer.step(closure)), before, step)  # step() returns the loss of `before`
         bar.set_postfix({k: f"{float(v.detach()):.4g}" for k, v in terms.items()})
     with torch.no_grad():
+        best.offer(float(objective()), logits.detach().clone(), config.steps)
+        best.report_divergence()
+        logits.copy_(best.logits)
         objective()
     return torch.sigmoid(logits).detach(), {k: float(v) for k, v in terms.items()}
+
+
+DIVERGED_FACTOR = 10.0  # a loss this many times the best one means the optimisation ran away
+
+
+class _Best:
+    """The lowest-loss image seen, so a run that diverges late still returns its best."""
+
+    def __init__(self) -> None:
+        self.loss = math.inf
+        self.step = -1
+        self.logits: torch.Tensor | None = None
+        self.worst_after_best = -math.inf
+
+    def offer(self, loss: float, logits: torch.Tensor, step: int) -> None:
+        if math.isfinite(loss) and loss < self.loss:
+            self.loss, self.step, self.logits = loss, step, logits.detach()
+            self.worst_after_best = -math.inf
+        else:
+            self.worst_after_best = max(self.worst_after_best, loss if math.isfinite(loss) else math.inf)
+
+    def report_divergence(self) -> None:
+        if self.worst_after_best > DIVERGED_FACTOR * self.loss:
+            log.warning("the Gatys optimisation diverged after step %d (loss %.4g rose to %.4g); keeping the "
+                        "step-%d image. Lower the learning rate or use the default L-BFGS optimiser.",
+                        self.step, self.loss, self.worst_after_best, self.step)

@@ -140,7 +140,14 @@ class StyleNetwork(nn.Module):
 
 
 class PainterNetwork(nn.Module):
-    """Encoder to 1/8 resolution, residual blocks there, bilinear decoder (see the module doc)."""
+    """Encoder to 1/8 resolution, residual blocks there, bilinear decoder (see the module doc).
+
+    Every resolution change is an average pool or a bilinear resize, never a strided
+    conv or a pixel shuffle: their uneven coverage is what paints a regular hatching.
+    No border line creeps in from the frame's edge: the deep convs (1/4 and 1/8) pad by
+    reflection, and the input's reflection pad covers the shallow ones, where reflection
+    padding would cost the most time.
+    """
 
     def __init__(self, config: ArchConfig) -> None:
         super().__init__()
@@ -149,11 +156,11 @@ class PainterNetwork(nn.Module):
         self.config = config
         s = config.num_styles
         half, quarter, eighth = config.widths
-        self.stem = ConvNormAct(nn.Conv2d(3, half, 3, 2, 1), half, s)
-        self.down1 = ConvNormAct(separable(half, quarter, 2), quarter, s)
-        self.down2 = ConvNormAct(separable(quarter, eighth, 2), eighth, s)
-        self.blocks = nn.ModuleList(ResidualBlock(eighth, s, separable) for _ in range(config.res_blocks))
-        self.up1 = ConvNormAct(separable(eighth, quarter), quarter, s)
+        self.stem = ConvNormAct(_pooled(nn.Conv2d(3, half, 3, 1, 1)), half, s)
+        self.down1 = ConvNormAct(_pooled(_reflect_separable(half, quarter)), quarter, s)
+        self.down2 = ConvNormAct(_pooled(_reflect_separable(quarter, eighth)), eighth, s)
+        self.blocks = nn.ModuleList(ResidualBlock(eighth, s, _reflect_separable) for _ in range(config.res_blocks))
+        self.up1 = ConvNormAct(_reflect_separable(eighth, quarter), quarter, s)
         self.up2 = ConvNormAct(separable(quarter, half), half, s)
         self.head = nn.Conv2d(half + 3, 3, 3, 1, 1)
 
@@ -181,6 +188,18 @@ class PainterNetwork(nn.Module):
         x = self.up2(_resize(x, *half), w_half)
         x = self.head(torch.cat([_resize(x, *full), padded], dim=1))
         return torch.sigmoid(x[..., p:p + h, p:p + w])
+
+
+def _pooled(conv: nn.Module) -> nn.Sequential:
+    """Halve the resolution, then convolve: the even-coverage way down."""
+    return nn.Sequential(nn.AvgPool2d(2, ceil_mode=True), conv)
+
+
+def _reflect_separable(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_in, 3, 1, 1, groups=c_in, bias=False, padding_mode="reflect"),
+        nn.Conv2d(c_in, c_out, 1),
+    )
 
 
 def _half(n):

@@ -74,3 +74,36 @@ def test_stylize_command_rejects_an_unreadable_style_image(shared_data, tmp_path
                  "--style-path", str(bad), "--size", "32", "--steps", "1"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot read image" in err and "style.jpg" in err
+
+
+def test_a_permuted_numpy_image_is_accepted(pair, vgg):
+    """L-BFGS flattens with .view(): a non-contiguous input used to fail inside it."""
+    import numpy as np
+
+    content, style = pair
+    array = np.ascontiguousarray(content[0].permute(1, 2, 0).numpy())  # (H, W, 3), as an app holds it
+    permuted = torch.from_numpy(array).permute(2, 0, 1)[None]
+    assert not permuted.is_contiguous()
+    image, _ = stylize(permuted, style, GatysConfig(steps=2), vgg=vgg, progress=False)
+    assert image.shape == content.shape
+
+
+def test_lbfgs_never_accepts_a_rise(pair, vgg):
+    """Each L-BFGS step is line-searched: the objective falls (or holds) at every step."""
+    content, style = pair
+    losses_seen = []
+    for steps in range(0, 6):
+        _, terms = stylize(content, style, GatysConfig(steps=steps), vgg=vgg, progress=False)
+        losses_seen.append(objective(terms, GatysConfig()))
+    assert all(b <= a * (1 + 1e-4) for a, b in zip(losses_seen, losses_seen[1:])), losses_seen
+
+
+def test_a_run_away_optimisation_keeps_its_best_image_and_says_so(pair, vgg, caplog):
+    """Adam with a huge step diverges; the result is the best image seen, never the noise."""
+    content, style = pair
+    _, start = stylize(content, style, GatysConfig(steps=0, optimizer="adam"), vgg=vgg, progress=False)
+    config = GatysConfig(steps=6, optimizer="adam", lr=200.0)
+    with caplog.at_level("WARNING", logger="live_nst.models.gatys"):
+        image, terms = stylize(content, style, config, vgg=vgg, progress=False)
+    assert objective(terms, config) <= objective(start, config) * (1 + 1e-4)
+    assert "diverged" in caplog.text

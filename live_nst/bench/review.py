@@ -1,0 +1,66 @@
+"""The review sheet and periodic-artefact numbers: photo | live-nst | Gatys at live size.
+
+Gatys images are slow at 640 px on a CPU (about a minute each), so they are cached in
+the report folder under ``gatys/``, keyed by photo, style, size and step count, and a
+second run only paints the network's side. Needs PyTorch (the ``[train]`` extra).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from live_nst.bench.picture import paint_whole_frame, periodic_energy, read_rgb, review_rows, write_sheet
+
+log = logging.getLogger(__name__)
+
+
+def gatys_at(photo: Path, artwork: Path, size: int, style_size: int, steps: int, cache: Path, vgg) -> np.ndarray:
+    """Gatys's painting of ``photo`` at ``size`` px (long side), from the cache when there."""
+    import torch
+
+    from live_nst.models.data import load_image
+    from live_nst.models.gatys import GatysConfig, stylize
+
+    path = cache / f"{photo.stem}-{artwork.stem}-{size}px-{style_size}-{steps}steps.png"
+    if path.is_file():
+        return read_rgb(path)
+    content = torch.from_numpy(read_rgb(photo, size).astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+    style = load_image(artwork, style_size)
+    image, _ = stylize(content, style, GatysConfig(steps=steps), vgg=vgg, progress=False)
+    rgb = (image[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    cache.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return rgb
+
+
+def review(model_path: Path, artworks: dict[str, Path], photos: list[Path], size: int, style_size: int,
+           gatys_steps: int, out_dir: Path) -> dict:
+    """One sheet per style under ``out_dir/review``; periodic energy of photo, network and Gatys."""
+    from live_nst.models import losses
+    from live_nst.models.vgg import VGGFeatures
+    from live_nst.inference import StyleModel
+
+    model = StyleModel(model_path, "cpu")
+    names = [info.name for info in model.styles]
+    vgg = VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER))
+    sheets, energy = {}, {}
+    for name, artwork in artworks.items():
+        rows, scores = [], {"photo": [], "network": [], "gatys": []}
+        for photo in photos:
+            image = read_rgb(photo, size)
+            painted = paint_whole_frame(model, image, names.index(name))
+            gatys = gatys_at(photo, artwork, size, style_size, gatys_steps, out_dir / "gatys", vgg)
+            for key, picture in (("photo", image), ("network", painted), ("gatys", gatys)):
+                scores[key].append(periodic_energy(picture))
+            rows.append(review_rows(image, painted, gatys, name))
+        sheets[name] = str(write_sheet(rows, out_dir / "review" / f"{name}.png"))
+        energy[name] = {key: float(np.mean(values)) for key, values in scores.items()}
+        log.info("review %s: periodic energy photo %.4f, network %.4f, Gatys %.4f", name,
+                 energy[name]["photo"], energy[name]["network"], energy[name]["gatys"])
+    mean = {key: float(np.mean([e[key] for e in energy.values()])) for key in ("photo", "network", "gatys")}
+    return {"photos": [p.name for p in photos], "size": size, "gatys_steps": gatys_steps, "sheets": sheets,
+            "periodic_energy": {"per_style": energy, "mean": mean}}
