@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from live_nst import contract
+from live_nst.bench.context import SAMPLE, load_frames
 from live_nst.catalog import packaged_styles_dir
 from live_nst.errors import LiveNSTError
 from live_nst.export.artworks import ARTWORKS, unshippable
@@ -46,20 +47,10 @@ def write_quality(path: Path, quality: dict) -> None:
     contract.update_metadata(path, {contract.KEY_QUALITY: json.dumps(quality, sort_keys=True)})
 
 
-def sample_frames(count: int, size_wh=(640, 360)) -> list[np.ndarray]:
-    from live_nst.sources import SampleSource
-
-    source = SampleSource(size_wh, 30.0, paced=False)
-    try:
-        return [source.read().image for _ in range(count)]
-    finally:
-        source.close()
-
-
 def contact_sheet(path: Path, out: Path, columns: int = 3, cell_wh=(426, 240)) -> Path:
     """The built-in sample painted in every style of the pack, labelled."""
     model = StyleModel(path, "cpu")
-    frame = sample_frames(1, cell_wh)[0]
+    frame = load_frames(SAMPLE, 1, cell_wh)[0]
     cells = [("original", frame)]
     for index, info in enumerate(model.styles):
         weights = np.zeros((model.num_styles, 8, 8), np.float32)

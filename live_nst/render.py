@@ -13,54 +13,27 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 from tqdm import tqdm
 
 from live_nst.config import RunConfig
-from live_nst.errors import SinkError, SourceError
+from live_nst.errors import SinkError
 from live_nst.pipeline import build_pipeline
-from live_nst.sinks import FileSink
+from live_nst.video import VideoReader, VideoWriter
 
 log = logging.getLogger(__name__)
 
 
-def probe(path: Path) -> tuple[tuple[int, int], float, int]:
-    """(size_wh, fps, frame count) of a video file."""
-    if not path.is_file():
-        raise SourceError(f"input video {path} does not exist")
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise SourceError(f"cannot open {path} as a video; give a file OpenCV/FFmpeg can read (mp4, avi, mov)")
-        size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    finally:
-        capture.release()
-    if size[0] <= 0 or size[1] <= 0:
-        raise SourceError(f"{path} has no readable video stream")
-    return size, fps, count
-
-
-def iter_frames(path: Path):
-    """RGB frames of a video file."""
-    capture = cv2.VideoCapture(str(path))
-    try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                return
-            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    finally:
-        capture.release()
-
-
 def render(input_path: Path, output_path: Path, config: RunConfig, progress: bool = True) -> int:
     """Paint every frame of ``input_path`` into ``output_path``; returns the frame count."""
-    size_wh, fps, count = probe(input_path)
-    if output_path.resolve() == input_path.resolve():
-        raise SinkError("the output would overwrite the input video; choose another output path")
-    config = replace(config, size_wh=size_wh, fps=fps)
+    with VideoReader(input_path) as reader:
+        if output_path.resolve() == input_path.resolve():
+            raise SinkError("the output would overwrite the input video; choose another output path")
+        return _paint(reader, output_path, config, progress)
+
+
+def _paint(reader: VideoReader, output_path: Path, config: RunConfig, progress: bool) -> int:
+    info = reader.info
+    config = replace(config, size_wh=info.size_wh, fps=info.fps)
     pipeline = build_pipeline(config)
     keep_audio = shutil.which("ffmpeg") is not None
     target = output_path
@@ -71,22 +44,18 @@ def render(input_path: Path, output_path: Path, config: RunConfig, progress: boo
         target = Path(tmp.name)
     else:
         log.info("ffmpeg not found: the output will have no audio track")
-    written = 0
     try:
-        with FileSink(target, size_wh, fps) as sink:
-            for index, image in enumerate(tqdm(iter_frames(input_path), total=count or None,
-                                               desc="render", unit="frame", disable=not progress)):
-                sink.send(pipeline.process(image, index / fps))
-                written += 1
-        if written == 0:
-            raise SourceError(f"{input_path} yielded no frames")
+        with VideoWriter(target, info.size_wh, info.fps) as writer:
+            for index, image in enumerate(tqdm(reader, total=info.frame_count, desc="render", unit="frame",
+                                               disable=not progress)):
+                writer.write(pipeline.process(image, index / info.fps))
         if keep_audio:
-            _mux_audio(target, input_path, output_path)
+            _mux_audio(target, info.path, output_path)
     finally:
         pipeline.close()
         if keep_audio:
             target.unlink(missing_ok=True)
-    return written
+    return writer.frames
 
 
 def _mux_audio(video: Path, audio_source: Path, output: Path) -> None:

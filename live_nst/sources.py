@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from live_nst.errors import ConfigError, SourceError
+from live_nst.video import VideoReader, bgr_to_rgb, is_plausible_fps
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,6 @@ class _ClosingSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _to_rgb(bgr: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB if bgr.ndim == 2 else cv2.COLOR_BGR2RGB)
 
 
 class Pacer:
@@ -155,7 +152,7 @@ class WebcamSource(_ClosingSource):
         got_fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         if width > 0 and height > 0:
             self.size_wh = (width, height)
-        if 1.0 <= got_fps <= 240.0:
+        if is_plausible_fps(got_fps):
             self.fps = got_fps
         if self.size_wh != self.requested_wh:
             log.info("camera %d gives %dx%d instead of the requested %dx%d", self.index, *self.size_wh,
@@ -226,7 +223,7 @@ class WebcamSource(_ClosingSource):
                 return None
             frame = self._latest
             self._returned = frame.index
-        return Frame(_to_rgb(frame.image), frame.timestamp, frame.index)
+        return Frame(bgr_to_rgb(frame.image), frame.timestamp, frame.index)
 
     def close(self) -> None:
         self._stop.set()
@@ -242,8 +239,9 @@ class WebcamSource(_ClosingSource):
 
 
 class VideoFileSource(_ClosingSource):
-    """A video file read with OpenCV. ``paced`` delivers frames at the file's own fps (a
-    late reader skips frames, like a camera); ``loop`` starts again at the end."""
+    """A video file read through :class:`live_nst.video.VideoReader` (so its frame-rate and
+    rotation rules). ``paced`` delivers frames at the file's own fps (a late reader skips
+    frames, like a camera); ``loop`` starts again at the end."""
 
     def __init__(self, path: str | Path, loop: bool = False, paced: bool = True, *,
                  clock: Callable[[], float] = time.monotonic, wait: Callable[[float], bool] | None = None) -> None:
@@ -254,46 +252,23 @@ class VideoFileSource(_ClosingSource):
         self._clock = clock
         self._closing = threading.Event()
         self._lock = threading.Lock()
-        if not self.path.is_file():
-            raise SourceError(f"video file {self.path} does not exist (or is not a file); check the path")
-        self._capture = self._open()
-        if not self._capture.grab():
-            self._capture.release()
-            raise SourceError(f"the video {self.path} has no readable frames; is it a complete video file?")
-        self._grabbed = True  # the check above already holds frame 0
-        self.size_wh = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                        int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        if not 1.0 <= fps <= 240.0:
-            log.warning("%s reports %.3g fps; playing it at 30 fps", self.path, fps)
-            fps = 30.0
-        self.fps = fps
-        self._pacer = Pacer(fps, clock, wait or self._closing.wait) if paced else None
+        self._reader = VideoReader(self.path)
+        self.size_wh, self.fps = self._reader.info.size_wh, self._reader.info.fps
+        self._pacer = Pacer(self.fps, clock, wait or self._closing.wait) if paced else None
         self._next_index = 0
-
-    def _open(self) -> cv2.VideoCapture:
-        capture = cv2.VideoCapture(str(self.path))
-        if not capture.isOpened():
-            raise SourceError(f"OpenCV could not open the video {self.path}; expected a video file "
-                              f"(mp4, avi, mov, ...) in a codec FFmpeg reads. Try converting it with ffmpeg.")
-        return capture
 
     def _step(self) -> bool:
         """Move to the next frame, wrapping around when looping; False at the end."""
-        if self._grabbed:
-            self._grabbed = False
-            return True
-        if self._capture.grab():
+        if self._reader.grab():
             return True
         if not self.loop:
             return False
-        self._capture.release()
         try:
-            self._capture = self._open()
+            self._reader.rewind()
         except SourceError as exc:  # the file went away mid-stream: end it, do not crash the loop
             log.warning("%s", exc)
             return False
-        return self._capture.grab()
+        return self._reader.grab()
 
     def read(self, timeout: float | None = None) -> Frame | None:
         if self.ended:
@@ -308,19 +283,19 @@ class VideoFileSource(_ClosingSource):
                 if not self._step():
                     self.ended = True
                     return None
-            ok, image = self._capture.retrieve()
-        if not ok or image is None:
+            image = self._reader.retrieve()
+        if image is None:
             self.ended = True
             log.warning("%s: frame %d could not be decoded; ending the stream", self.path, slot)
             return None
         self._next_index = slot + 1
-        return Frame(_to_rgb(image), self._clock(), slot)
+        return Frame(image, self._clock(), slot)
 
     def close(self) -> None:
         self._closing.set()
         with self._lock:
             self.ended = True
-            self._capture.release()
+            self._reader.close()
 
 
 # --- built-in sample ----------------------------------------------------------------

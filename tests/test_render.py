@@ -11,8 +11,9 @@ import pytest
 
 from live_nst.cli import main
 from live_nst.errors import SourceError
-from live_nst.render import probe, render
+from live_nst.render import render
 from live_nst.config import RunConfig
+from live_nst.video import DEFAULT_FPS, probe
 
 
 def test_render_paints_every_frame_at_the_input_rate(shared_data, tmp_path, catalog, segmentation_model):
@@ -23,9 +24,9 @@ def test_render_paints_every_frame_at_the_input_rate(shared_data, tmp_path, cata
     code = main(["render", str(short), str(out), "--person-style", catalog.names[0], "--background-style",
                  catalog.names[1], "--proc-size", "256x240", "--quiet"])
     assert code == 0
-    (in_wh, in_fps, in_count), (out_wh, out_fps, out_count) = probe(short), probe(out)
-    assert (out_wh, out_count) == (in_wh, in_count)
-    assert out_fps == pytest.approx(in_fps, rel=0.01)
+    source, painted = probe(short), probe(out)
+    assert (painted.size_wh, painted.frame_count) == (source.size_wh, source.frame_count)
+    assert painted.fps == pytest.approx(source.fps, rel=0.01)
     first_in, first_out = _frame(short), _frame(out)
     assert np.abs(first_in.astype(int) - first_out).mean() > 10, "the render was not painted"
 
@@ -64,3 +65,14 @@ def _first_frames(src, dst, count):
 def _frame(path):
     ok, frame = cv2.VideoCapture(str(path)).read()
     return frame
+
+
+def test_render_reads_an_implausible_frame_rate_at_the_default(tmp_path, catalog, segmentation_model):
+    clip = tmp_path / "odd.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 1000.0, (64, 48))
+    for _ in range(3):
+        writer.write(np.full((48, 64, 3), 128, np.uint8))
+    writer.release()
+    out = tmp_path / "painted.avi"
+    assert render(clip, out, RunConfig(proc_size_wh=(64, 48)), progress=False) == 3
+    assert probe(out).fps == DEFAULT_FPS

@@ -24,6 +24,7 @@ import numpy as np
 from live_nst.compose import BUILT_IN_LOOKS
 from live_nst.config import RunConfig, RegionConfig
 from live_nst.errors import ConfigError
+from live_nst.video import probe, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -101,15 +102,11 @@ def open_clip(clip: str | Path, size_wh: SizeWH = (1280, 720)):
 
 def load_frames(clip: str | Path, count: int, size_wh: SizeWH | None = None) -> list[np.ndarray]:
     """The first ``count`` frames of a clip (or the sample) as RGB uint8, resized to ``size_wh``."""
-    from live_nst.bench.metrics import read_video
-
     if str(clip) == SAMPLE:
         with open_clip(SAMPLE, size_wh or (1280, 720)) as source:
             return [source.frame_at(index) for index in range(count)]
-    frames = read_video(clip, max_frames=count)
-    if size_wh is None:
-        return frames
-    return [resize(frame, size_wh) for frame in frames]
+    frames = read_frames(clip, limit=count)
+    return list(frames) if size_wh is None else [resize(frame, size_wh) for frame in frames]
 
 
 def resize(frame: np.ndarray, size_wh: SizeWH) -> np.ndarray:
@@ -120,13 +117,8 @@ def resize(frame: np.ndarray, size_wh: SizeWH) -> np.ndarray:
 
 
 def video_fps(path: str | Path) -> float:
-    if str(path) == SAMPLE:
-        return 30.0
-    capture = cv2.VideoCapture(str(path))
-    try:
-        return float(capture.get(cv2.CAP_PROP_FPS) or 30.0)
-    finally:
-        capture.release()
+    """A clip's frame rate, by live_nst.video's rule (implausible -> its default)."""
+    return 30.0 if str(path) == SAMPLE else probe(path).fps
 
 
 # --- styles and pipelines -----------------------------------------------------------

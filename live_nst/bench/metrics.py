@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from live_nst.errors import SourceError
+from live_nst.video import read_frames
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +38,9 @@ class PairFlow:
 
 # --- reading ------------------------------------------------------------------------
 def read_video(path: str | Path, max_frames: int | None = None) -> list[np.ndarray]:
-    """All frames (or the first ``max_frames``) of a video file as (H, W, 3) uint8 RGB."""
-    path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"video file {path} does not exist; check the path")
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise SourceError(f"OpenCV could not open the video {path}; is it a readable video file?")
-    frames: list[np.ndarray] = []
-    try:
-        while max_frames is None or len(frames) < max_frames:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    finally:
-        capture.release()
-    if not frames:
-        raise SourceError(f"the video {path} has no readable frames")
-    return frames
+    """All frames (or the first ``max_frames``) of a video file as (H, W, 3) uint8 RGB,
+    read by :func:`live_nst.video.read_frames`."""
+    return list(read_frames(path, limit=max_frames))
 
 
 def read_mask_folder(folder: str | Path, max_frames: int | None = None) -> list[np.ndarray]:

@@ -1,0 +1,261 @@
+"""Video files in and out: the one place live-nst reads or writes a video file.
+
+Reading gives (H, W, 3) uint8 RGB C-contiguous frames, upright: a container that asks
+for a rotation (a phone clip filmed upright) is shown rotated, by OpenCV where it can,
+else here. Two rules hold for every caller:
+
+- Frame rate: a file reporting a frame rate outside 1-240 fps (0, NaN, 1000 from a
+  broken header) is read at ``DEFAULT_FPS`` and a warning says so.
+- Size: ``size_wh`` is the size of the frames as delivered (after rotation), taken
+  from the first decoded frame rather than from the header.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from live_nst.errors import SinkError, SourceError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FPS = 30.0
+PLAUSIBLE_FPS = (1.0, 240.0)  # the range RunConfig accepts, too
+MIN_FREE_BYTES = 200 * 1024 * 1024
+FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
+# Clockwise display rotation (degrees) -> the cv2.rotate code that applies it.
+_ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What live-nst knows about a video file before painting it."""
+
+    path: Path
+    size_wh: tuple[int, int]  # of the frames as read, i.e. after rotation
+    fps: float  # always plausible: the file's own, or DEFAULT_FPS
+    frame_count: int | None  # as the container reports it (may be an estimate); None if unknown
+    rotation: int  # clockwise degrees the container asks for (0, 90, 180, 270); already applied
+
+
+def is_plausible_fps(fps: float) -> bool:
+    return math.isfinite(fps) and PLAUSIBLE_FPS[0] <= fps <= PLAUSIBLE_FPS[1]
+
+
+def plausible_fps(reported: float, path: str | Path) -> float:
+    """The frame rate to use for a file that reports ``reported`` fps."""
+    if is_plausible_fps(reported):
+        return float(reported)
+    log.warning("%s reports %.3g fps, outside the plausible %g-%g; using %g fps", path, reported,
+                *PLAUSIBLE_FPS, DEFAULT_FPS)
+    return DEFAULT_FPS
+
+
+def bgr_to_rgb(image: np.ndarray) -> np.ndarray:
+    """An OpenCV-decoded image (BGR, or grey) as a C-contiguous RGB frame."""
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
+
+
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    if not path.is_file():
+        raise SourceError(f"video file {path} does not exist (or is not a file); check the path")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise SourceError(f"OpenCV could not open the video {path}; expected a video file (mp4, avi, mov, ...) "
+                          f"in a codec FFmpeg reads. Try converting it with ffmpeg, e.g. "
+                          f"`ffmpeg -i {path.name} -c:v libx264 fixed.mp4`.")
+    # Ask the backend to apply the container's rotation; _rotation_to_apply checks it did.
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return capture
+
+
+def _container_rotation(capture: cv2.VideoCapture) -> int:
+    degrees = capture.get(cv2.CAP_PROP_ORIENTATION_META)
+    if not math.isfinite(degrees):
+        return 0
+    degrees = int(round(degrees)) % 360
+    return degrees if degrees in _ROTATE_CODES else 0
+
+
+def _rotation_to_apply(capture: cv2.VideoCapture, rotation: int) -> int | None:
+    """The cv2.rotate code still to apply, or None when OpenCV rotates (or nothing to do)."""
+    if rotation == 0 or capture.get(cv2.CAP_PROP_ORIENTATION_AUTO) == 1:
+        return None
+    return _ROTATE_CODES[rotation]
+
+
+class VideoReader:
+    """Frames of one video file, in order. Opening it decodes the first frame, so a file
+    that opens is known to hold at least one frame.
+
+    ``read()`` gives the next frame or None at the end; iterating gives them all.
+    ``grab()`` + ``retrieve()`` split a read, so skipped frames are never converted.
+    ``rewind()`` starts again at the first frame (for looping)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._capture = _open_capture(self.path)
+        try:
+            first = self._open_first_frame()
+            capture = self._capture
+            self.info = VideoInfo(
+                path=self.path,
+                size_wh=(first.shape[1], first.shape[0]),
+                fps=plausible_fps(float(capture.get(cv2.CAP_PROP_FPS) or 0.0), self.path),
+                frame_count=_frame_count(capture),
+                rotation=self._rotation,
+            )
+        except BaseException:
+            self._capture.release()
+            raise
+
+    def _open_first_frame(self) -> np.ndarray:
+        """Decode frame 0 (held until the first grab) and learn how to rotate."""
+        self._rotation = _container_rotation(self._capture)
+        self._rotate_code = _rotation_to_apply(self._capture, self._rotation)
+        self._held: np.ndarray | None = None
+        self._first_pending = False
+        if self._capture.grab():
+            self._held = self.retrieve()
+        if self._held is None:
+            raise SourceError(f"the video {self.path} has no readable frames; is it a complete video file? "
+                              f"Try re-encoding it with ffmpeg.")
+        self._first_pending = True  # the next grab() hands out frame 0, which is decoded already
+        return self._held
+
+    def grab(self) -> bool:
+        """Move to the next frame without decoding it; False at the end of the file."""
+        if self._first_pending:
+            self._first_pending = False
+            return True
+        self._held = None
+        return bool(self._capture.grab())
+
+    def retrieve(self) -> np.ndarray | None:
+        """The frame the last grab moved to, as RGB; None if it cannot be decoded."""
+        if self._held is not None:
+            return self._held
+        ok, image = self._capture.retrieve()
+        if not ok or image is None or not image.size:
+            return None
+        if self._rotate_code is not None:
+            image = cv2.rotate(image, self._rotate_code)
+        return bgr_to_rgb(image)
+
+    def read(self) -> np.ndarray | None:
+        """The next frame, or None at the end (or at an undecodable frame)."""
+        return self.retrieve() if self.grab() else None
+
+    def rewind(self) -> None:
+        """Start again at the first frame (reopens the file: seeking is unreliable)."""
+        self._capture.release()
+        self._capture = _open_capture(self.path)
+        self._open_first_frame()
+
+    def close(self) -> None:
+        self._capture.release()
+        self._held = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while (frame := self.read()) is not None:
+            yield frame
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _frame_count(capture: cv2.VideoCapture) -> int | None:
+    count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(count) if math.isfinite(count) and count > 0 else None
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Size, frame rate, frame count and rotation of a video file (decodes one frame)."""
+    with VideoReader(path) as reader:
+        return reader.info
+
+
+def read_frames(path: str | Path, limit: int | None = None) -> Iterator[np.ndarray]:
+    """The frames of a video file (the first ``limit`` of them, if given). The file is
+    opened now, so a bad path fails here rather than at the first frame."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be None or >= 0, got {limit}")
+    reader = VideoReader(path)
+
+    def frames() -> Iterator[np.ndarray]:
+        with reader:
+            yield from itertools.islice(reader, limit)
+
+    return frames()
+
+
+class VideoWriter:
+    """Writes RGB frames of exactly ``size_wh`` to a video file: mp4v in .mp4/.m4v/.mov/.mkv,
+    MJPG in .avi. Checks the folder, the file type and the free space before writing."""
+
+    def __init__(self, path: str | Path, size_wh: tuple[int, int], fps: float) -> None:
+        self.path = Path(path)
+        self.size_wh = (int(size_wh[0]), int(size_wh[1]))
+        self.fps = float(fps)
+        self.frames = 0
+        fourcc = self._check_target()
+        if not is_plausible_fps(self.fps):
+            raise SinkError(f"cannot write {self.path} at {fps} fps; expected {PLAUSIBLE_FPS[0]:g}-"
+                            f"{PLAUSIBLE_FPS[1]:g} fps (read the input with live_nst.video, which picks one)")
+        self._writer: cv2.VideoWriter | None = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc),
+                                                               self.fps, self.size_wh)
+        if not self._writer.isOpened():
+            raise SinkError(f"OpenCV could not open {self.path} for writing with codec {fourcc} at "
+                            f"{self.size_wh[0]}x{self.size_wh[1]}; check the folder is writable, or try .avi")
+        log.info("writing %s (%dx%d at %.3g fps)", self.path, *self.size_wh, self.fps)
+
+    def _check_target(self) -> str:
+        """The fourcc for the path's file type, after checking the folder can take it."""
+        fourcc = FOURCC_BY_SUFFIX.get(self.path.suffix.lower())
+        if fourcc is None:
+            raise SinkError(f"cannot write {self.path}: the file type {self.path.suffix or '(none)'} is not "
+                            f"supported; use one of {sorted(FOURCC_BY_SUFFIX)}")
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise SinkError(f"cannot write {self.path}: the folder {folder} does not exist; create it or "
+                            f"choose another path")
+        free = shutil.disk_usage(folder).free
+        if free < MIN_FREE_BYTES:
+            raise SinkError(f"cannot write {self.path}: only {free / 2**20:.0f} MB free in {folder}, need at "
+                            f"least {MIN_FREE_BYTES / 2**20:.0f} MB; free some space or write elsewhere")
+        return fourcc
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (H, W, 3) uint8 RGB frame of size_wh."""
+        if self._writer is None:
+            raise SinkError(f"{self.path} is already closed; no more frames can be written")
+        expected = (self.size_wh[1], self.size_wh[0], 3)
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != expected:
+            found = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+            raise SinkError(f"{self.path} takes uint8 RGB frames of shape {expected}, got {found}; resize "
+                            f"frames to the writer's size_wh before writing")
+        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
