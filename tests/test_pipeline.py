@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -13,9 +15,9 @@ import pytest
 from live_nst.bench.metrics import read_video, warping_error
 from live_nst.catalog import StyleCatalog
 from live_nst.config import RegionConfig, RunConfig, TemporalConfig
+from live_nst.inference import StyleModel
 from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline
 from live_nst.segment import MediaPipeSegmenter
-from live_nst.inference import StyleModel
 
 
 _OPEN: list[FramePipeline] = []
@@ -217,3 +219,10 @@ def test_a_portrait_clip_is_processed_in_portrait(catalog, segmentation_model, g
     inside, outside = regions(alphas[2][:, left:left + 288])
     small = lambda where: cv2.resize(where.astype(np.uint8), (mask_w, mask_h), interpolation=cv2.INTER_NEAREST) > 0
     assert pipeline.last_mask[small(inside)].mean() > 0.8 and pipeline.last_mask[small(outside)].mean() < 0.2
+
+
+def test_the_core_imports_nothing_from_the_device_side():
+    device_side = ["live_nst.app", "live_nst.controls", "live_nst.sinks", "live_nst.sources"]
+    code = f"import sys, live_nst.pipeline; print([m for m in {device_side!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", f"the pipeline imported {done.stdout.strip()}"
