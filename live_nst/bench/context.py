@@ -61,6 +61,10 @@ class BenchOptions:
     fidelity_styles: int | None = None  # None: every style of the model
     fidelity_size: int = 256
     gatys_steps: int = 100
+    faces_photos: int | None = None  # held-out portraits for "faces kept"; None: all of them
+    review_photos: int = 3  # tuning portraits on the review sheet
+    review_size: int = 640  # long side of the review sheet's photos, px
+    review_gatys_steps: int = 60
     peer_frames: int = 10
     peers_dir: Path | None = None
     machine: str | None = None

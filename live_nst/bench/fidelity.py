@@ -194,4 +194,20 @@ def fidelity_section(options: BenchOptions, model_path: Path) -> dict:
         return {"status": "skipped", "note": "no portrait photos or style artworks: provide the measurement data"}
     result = measure_fidelity(model_path, found, photos, options.fidelity_size, options.gatys_steps)
     missing = sorted(name for name, path in artworks.items() if path is None)
-    return {"status": "ok", **result, "styles_without_artwork": missing}
+    return {"status": "ok", **result, "styles_without_artwork": missing,
+            **picture_measures(options, model_path, found)}
+
+
+def picture_measures(options: BenchOptions, model_path: Path, artworks: dict[str, Path]) -> dict:
+    """Faces kept on the held-out portraits; review sheet and periodic energy on tuning ones."""
+    from live_nst.bench.picture import measure_faces_kept, split_portraits
+    from live_nst.bench.review import review
+
+    folder = options.data("portraits/images")
+    if folder is None:
+        return {}
+    tuning, held_out = split_portraits(folder)
+    faces = measure_faces_kept(model_path, held_out[:options.faces_photos], list(artworks))
+    sheet = review(model_path, artworks, tuning[:options.review_photos], options.review_size,
+                   recipe_style_size(model_path), options.review_gatys_steps, options.out_dir)
+    return {"faces_kept": faces, "review": sheet}
