@@ -113,13 +113,31 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _loss_weights(args: argparse.Namespace):
+    """--style-weight / --temporal-weight on top of the recipe's (or the checkpoint's) weights."""
+    from dataclasses import replace
+
+    from live_nst.models.train import TrainConfig, load_checkpoint
+
+    changes = {k: v for k, v in (("style", args.style_weight), ("temporal", args.temporal_weight)) if v is not None}
+    if not changes:
+        return None
+    if args.resume:
+        from live_nst.models.losses import LossWeights
+
+        base = LossWeights(**load_checkpoint(args.resume)["config"]["weights"])
+    else:
+        base = TrainConfig(style_paths=(), content_dir="").weights
+    return replace(base, **changes)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     require("torch", "train", "Training")
     from live_nst.models.train import TrainConfig, config_from_checkpoint, load_checkpoint, train
 
     overrides = dict(size=args.size, steps=args.steps, batch=args.batch, lr=args.lr, out_dir=args.out_dir,
                      checkpoint_every=args.checkpoint_every, style_size=args.style_size,
-                     face_weight=args.face_weight)
+                     face_weight=args.face_weight, weights=_loss_weights(args))
     if args.resume:
         config = config_from_checkpoint(load_checkpoint(args.resume), **overrides)
     else:
@@ -194,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch", type=int)
     tr.add_argument("--lr", type=float)
     tr.add_argument("--face-weight", type=float)
+    tr.add_argument("--style-weight", type=float)
+    tr.add_argument("--temporal-weight", type=float)
     tr.add_argument("--checkpoint-every", type=int)
     tr.add_argument("--out-dir")
     tr.add_argument("--resume", metavar="CKPT")
