@@ -18,7 +18,7 @@ from tqdm import tqdm
 from live_nst.config import RunConfig
 from live_nst.errors import SinkError
 from live_nst.pipeline import build_pipeline
-from live_nst.video import VideoReader, VideoWriter
+from live_nst.video import VideoReader, VideoWriter, check_output_path
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ def render(input_path: Path, output_path: Path, config: RunConfig, progress: boo
     with VideoReader(input_path) as reader:
         if output_path.resolve() == input_path.resolve():
             raise SinkError("the output would overwrite the input video; choose another output path")
+        # Before any model loads or the temporary file is made beside the output.
+        check_output_path(output_path)
         return _paint(reader, output_path, config, progress)
 
 
@@ -38,8 +40,7 @@ def _paint(reader: VideoReader, output_path: Path, config: RunConfig, progress: 
     keep_audio = shutil.which("ffmpeg") is not None
     target = output_path
     if keep_audio:
-        tmp = tempfile.NamedTemporaryFile(suffix=output_path.suffix or ".mp4", dir=output_path.parent or ".",
-                                          delete=False)
+        tmp = tempfile.NamedTemporaryFile(suffix=output_path.suffix, dir=output_path.parent, delete=False)
         tmp.close()
         target = Path(tmp.name)
     else:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import shutil
 import socket
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -18,12 +17,11 @@ import numpy as np
 from live_nst.config import FILE_OUTPUT_PREFIX, parse_output
 from live_nst.errors import ConfigError, SinkError
 from live_nst.framing import crop_to_aspect
+from live_nst.video import VideoWriter
 
 log = logging.getLogger(__name__)
 
-MIN_FREE_BYTES = 200 * 1024 * 1024
 FALLBACK_FILE = "live-nst-output.mp4"
-_FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 
 
 class Sink(Protocol):
@@ -224,40 +222,22 @@ class PreviewSink(_SinkBase):
 
 
 class FileSink(_SinkBase):
-    """Writes frames to a video file (mp4v in .mp4/.m4v/.mov/.mkv, MJPG in .avi)."""
+    """Writes frames to a video file through ``live_nst.video.VideoWriter`` (its codecs and
+    checks), each fitted to the sink's size first."""
 
     def __init__(self, path: str | Path, size_wh: tuple[int, int], fps: float) -> None:
-        self.path = Path(path)
-        self.size_wh = (int(size_wh[0]), int(size_wh[1]))
-        self.frames = 0
-        fourcc = _FOURCC_BY_SUFFIX.get(self.path.suffix.lower())
-        if fourcc is None:
-            raise SinkError(f"cannot write {self.path}: the file type {self.path.suffix or '(none)'} is not "
-                            f"supported; use one of {sorted(_FOURCC_BY_SUFFIX)}")
-        folder = self.path.parent
-        if not folder.is_dir():
-            raise SinkError(f"cannot write {self.path}: the folder {folder} does not exist; create it or "
-                            f"choose another path")
-        free = shutil.disk_usage(folder).free
-        if free < MIN_FREE_BYTES:
-            raise SinkError(f"cannot write {self.path}: only {free / 2**20:.0f} MB free in {folder}, need at "
-                            f"least {MIN_FREE_BYTES / 2**20:.0f} MB; free some space or write elsewhere")
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc), float(fps), self.size_wh)
-        if not self._writer.isOpened():
-            raise SinkError(f"OpenCV could not open {self.path} for writing with codec {fourcc} at "
-                            f"{self.size_wh[0]}x{self.size_wh[1]}; check the folder is writable, or try .avi")
-        log.info("writing %s (%dx%d at %.3g fps)", self.path, *self.size_wh, fps)
+        self._writer = VideoWriter(path, size_wh, fps)
+        self.path, self.size_wh = self._writer.path, self._writer.size_wh
+
+    @property
+    def frames(self) -> int:
+        return self._writer.frames
 
     def send(self, frame: np.ndarray, overlay: Sequence[str] = ()) -> None:
-        if self._writer is None:
-            raise SinkError(f"{self.path} is already closed; no more frames can be written")
-        self._writer.write(cv2.cvtColor(fit_frame(frame, self.size_wh), cv2.COLOR_RGB2BGR))
-        self.frames += 1
+        self._writer.write(fit_frame(frame, self.size_wh))
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        self._writer.close()
 
 
 # --- null ---------------------------------------------------------------------------

@@ -201,6 +201,26 @@ def read_frames(path: str | Path, limit: int | None = None) -> Iterator[np.ndarr
     return frames()
 
 
+def check_output_path(path: str | Path) -> str:
+    """The fourcc for a video file to write at ``path``, after checking its file type, that
+    its folder exists and that the folder has room; a ``SinkError`` says which is wrong.
+    Callers that write somewhere else first (a temporary file beside it) check here before."""
+    path = Path(path)
+    fourcc = FOURCC_BY_SUFFIX.get(path.suffix.lower())
+    if fourcc is None:
+        raise SinkError(f"cannot write {path}: the file type {path.suffix or '(none)'} is not "
+                        f"supported; use one of {sorted(FOURCC_BY_SUFFIX)}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise SinkError(f"cannot write {path}: the folder {folder} does not exist; create it or "
+                        f"choose another path")
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        raise SinkError(f"cannot write {path}: only {free / 2**20:.0f} MB free in {folder}, need at "
+                        f"least {MIN_FREE_BYTES / 2**20:.0f} MB; free some space or write elsewhere")
+    return fourcc
+
+
 class VideoWriter:
     """Writes RGB frames of exactly ``size_wh`` to a video file: mp4v in .mp4/.m4v/.mov/.mkv,
     MJPG in .avi. Checks the folder, the file type and the free space before writing."""
@@ -210,7 +230,7 @@ class VideoWriter:
         self.size_wh = (int(size_wh[0]), int(size_wh[1]))
         self.fps = float(fps)
         self.frames = 0
-        fourcc = self._check_target()
+        fourcc = check_output_path(self.path)
         if not is_plausible_fps(self.fps):
             raise SinkError(f"cannot write {self.path} at {fps} fps; expected {PLAUSIBLE_FPS[0]:g}-"
                             f"{PLAUSIBLE_FPS[1]:g} fps (read the input with live_nst.video, which picks one)")
@@ -220,22 +240,6 @@ class VideoWriter:
             raise SinkError(f"OpenCV could not open {self.path} for writing with codec {fourcc} at "
                             f"{self.size_wh[0]}x{self.size_wh[1]}; check the folder is writable, or try .avi")
         log.info("writing %s (%dx%d at %.3g fps)", self.path, *self.size_wh, self.fps)
-
-    def _check_target(self) -> str:
-        """The fourcc for the path's file type, after checking the folder can take it."""
-        fourcc = FOURCC_BY_SUFFIX.get(self.path.suffix.lower())
-        if fourcc is None:
-            raise SinkError(f"cannot write {self.path}: the file type {self.path.suffix or '(none)'} is not "
-                            f"supported; use one of {sorted(FOURCC_BY_SUFFIX)}")
-        folder = self.path.parent
-        if not folder.is_dir():
-            raise SinkError(f"cannot write {self.path}: the folder {folder} does not exist; create it or "
-                            f"choose another path")
-        free = shutil.disk_usage(folder).free
-        if free < MIN_FREE_BYTES:
-            raise SinkError(f"cannot write {self.path}: only {free / 2**20:.0f} MB free in {folder}, need at "
-                            f"least {MIN_FREE_BYTES / 2**20:.0f} MB; free some space or write elsewhere")
-        return fourcc
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame of size_wh."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from live_nst.cli import main
-from live_nst.errors import SourceError
+from live_nst.errors import SinkError, SourceError
 from live_nst.render import render
 from live_nst.config import RunConfig
 from live_nst.video import DEFAULT_FPS, probe
@@ -49,6 +49,19 @@ def test_render_refuses_a_missing_input_and_overwriting_it(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         render(tmp_path / "none.mp4", tmp_path / "out.mp4", RunConfig(), progress=False)
     assert main(["render", str(tmp_path / "none.mp4"), str(tmp_path / "o.mp4")]) == 2
+
+
+@pytest.mark.parametrize("output", ["no-such-folder/out.mp4", "out.gif"])
+def test_render_refuses_an_unwritable_output_before_painting(tmp_path, monkeypatch, output):
+    """A SinkError naming the problem, before any model loads or temporary file is made."""
+    clip = tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (32, 24))
+    writer.write(np.zeros((24, 32, 3), np.uint8))
+    writer.release()
+    monkeypatch.setattr("live_nst.render.build_pipeline", lambda config: pytest.fail("built a pipeline"))
+    with pytest.raises(SinkError, match="does not exist" if "/" in output else "not supported"):
+        render(clip, tmp_path / output, RunConfig(), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.avi"]
 
 
 def _first_frames(src, dst, count):

@@ -19,7 +19,7 @@ from pyvirtualcam.camera import BACKENDS
 from pyvirtualcam.util import encode_fourcc
 
 from fakes import FakeDriver  # noqa: F401  (the fake_backends fixture lives in conftest)
-from live_nst import sinks
+from live_nst import sinks, video
 from live_nst.errors import ConfigError, SinkError
 from live_nst.sinks import (FileSink, NullSink, PreviewSink, VirtualCameraSink, VirtualCameraUnavailable,
                             draw_overlay, fallback_spec, open_sink, open_sink_with_fallback)
@@ -152,7 +152,7 @@ def test_file_sink_refuses_missing_folder_low_disk_and_unknown_type(tmp_path, mo
     with pytest.raises(SinkError, match="not supported"):
         FileSink(tmp_path / "out.gif", (64, 48), 25.0)
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(sinks.shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 50 * 2**20, 50 * 2**20))
+    monkeypatch.setattr(video.shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 50 * 2**20, 50 * 2**20))
     with pytest.raises(SinkError, match="50 MB free"):
         FileSink(tmp_path / "out.mp4", (64, 48), 25.0)
     assert not (tmp_path / "out.mp4").exists()
