@@ -192,6 +192,7 @@ def test_run_on_the_sample_writes_a_painted_video(tmp_path):
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
 
 
+@pytest.mark.display
 def test_global_hotkey_quits_a_running_stream(xvfb_display, segmentation_model):
     """End to end: live-nst run under a real X server, Ctrl+Alt+Q typed with xdotool."""
     env = {**os.environ, "DISPLAY": xvfb_display}
@@ -214,6 +215,7 @@ def _rss_mib() -> float:
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+@pytest.mark.slow  # hundreds of frames through the real pipeline
 def test_memory_stays_flat_over_a_long_run(pipeline):
     camera = ScriptedCamera("f" * 60)
     loop = LiveLoop(camera, pipeline, NullSink(), CommandQueue(), KeyMap.from_config(pipeline.config.keys))

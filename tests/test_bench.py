@@ -113,6 +113,7 @@ def test_segmentation_iou_in_range(quick_report):
 
 
 @pytest.mark.slow
+@pytest.mark.train
 def test_fidelity_losses_beside_gatys(quick_report):
     section = quick_report[0]["sections"]["fidelity"]
     if not SHARED_DATA.is_dir():

@@ -97,6 +97,7 @@ HOTKEY_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.display
 def test_global_hotkeys_turn_modifier_combos_into_commands(xvfb_display):
     # A child process, so pynput's X connections never outlive the test server here.
     env = {**os.environ, "DISPLAY": xvfb_display}

@@ -131,6 +131,7 @@ def test_parity_check_catches_a_model_that_differs(exported):
     assert isinstance(caught.value, ModelError)
 
 
+@pytest.mark.slow  # a second export
 def test_fp16_variant_has_half_weights_and_float_io(tmp_path):
     network = tiny_network()
     path = export_network(network, tmp_path / "half.onnx", list(STYLE_NAMES), fp16=True)
@@ -146,6 +147,7 @@ def test_fp16_variant_has_half_weights_and_float_io(tmp_path):
     np.testing.assert_allclose(got, want, atol=onnx_export.FP16_TOLERANCE, rtol=0)
 
 
+@pytest.mark.slow  # a second export
 def test_failed_export_leaves_the_previous_model_in_place(tmp_path, monkeypatch, exported):
     target = tmp_path / "pack.onnx"
     previous = exported[0].read_bytes()

@@ -114,6 +114,7 @@ def test_style_switch_cross_fades(catalog, segmentation_model, greenscreen, two_
     assert to_after[0] > to_after[1] > to_after[2] > 0, f"no gradual fade: {to_after}"
 
 
+@pytest.mark.slow  # flow over a real clip, with and without blending
 def test_temporal_blending_lowers_flicker_of_the_real_pipeline(catalog, segmentation_model, shared_data,
                                                                two_styles):
     frames = [cv2.resize(f, (320, 320), interpolation=cv2.INTER_AREA)

@@ -1,4 +1,5 @@
-"""Segmentation: model assets through the real pip path, real MediaPipe on real frames."""
+"""Segmentation: model assets through the real pip path (once; then from the asset cache),
+real MediaPipe on real frames."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from live_nst.assets import ensure, sha256_of
+from live_nst.assets import cache_dir, ensure, sha256_of
 from live_nst.bench.metrics import mask_iou, read_mask_folder, read_video
 from live_nst.errors import AssetError, ModelError
 from live_nst.segment import (LANDSCAPE_MODEL, SQUARE_MODEL, MediaPipeSegmenter, Segmenter,
@@ -25,21 +26,21 @@ RAW_IOU_MIN = {"lucia": 0.74, "hike": 0.80, "tennis": 0.63, "greenscreen": 0.93}
 
 
 @pytest.fixture(scope="module")
-def registry_cache(tmp_path_factory) -> Path:
-    """Both selfie models fetched once through the registry path (pip download of the
-    pinned mediapipe wheel) into an empty cache, the official URL switched off."""
-    cache = tmp_path_factory.mktemp("live-nst-cache")
+def registry_cache() -> Path:
+    """Both selfie models as the registry path gives them (pip download of the pinned
+    mediapipe wheel, the official URL switched off), in a folder of the asset cache of
+    their own: fetched on the first run and reused by later ones (CI keeps ~/.cache)."""
+    cache = cache_dir() / "registry-path"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LIVE_NST_OFFLINE", "1")
-        patch.setenv("LIVE_NST_CACHE", str(cache))
         for name in ("landscape", "square"):
-            resolve_segmentation_model(name)
+            resolve_segmentation_model(name, cache)
     return cache
 
 
 @pytest.fixture(scope="module")
-def landscape(registry_cache) -> Path:
-    return resolve_segmentation_model("auto", registry_cache)
+def landscape(segmentation_model) -> Path:
+    return segmentation_model
 
 
 @pytest.fixture()
@@ -60,6 +61,7 @@ def portrait() -> np.ndarray:
 
 
 # --- model assets -------------------------------------------------------------------
+@pytest.mark.network
 def test_models_come_from_the_pinned_wheel_with_their_checksums(registry_cache):
     for asset in (LANDSCAPE_MODEL, SQUARE_MODEL):
         path = registry_cache / asset.filename
@@ -166,6 +168,7 @@ def test_closed_segmenter_says_so(landscape, portrait):
         seg.segment(portrait, 0)
 
 
+@pytest.mark.network
 def test_square_model_works(registry_cache, portrait):
     with MediaPipeSegmenter(resolve_segmentation_model("square", registry_cache)) as seg:
         mask = seg.segment(portrait, 0)

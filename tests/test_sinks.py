@@ -250,6 +250,7 @@ PREVIEW_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.display
 def test_with_a_display_the_fallback_is_a_preview_window_that_returns_keys(xvfb_display):
     # A child process: Qt aborts a process whose X server goes away, so the test server
     # must outlive every Qt connection.
