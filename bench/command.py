@@ -185,7 +185,8 @@ def run_bench(options) -> dict:
     """Measure the chosen sections; returns the report (also written to ``options.out_dir``)."""
     import onnxruntime
 
-    from live_nst.bench import peers, report as rep
+    from live_nst.bench import peers
+    from live_nst.bench import report as rep
     from live_nst.bench.context import pick_looks, probe_devices, style_catalog
     from live_nst.compose import BUILT_IN_LOOKS
     from live_nst.errors import ModelError

@@ -14,15 +14,15 @@ import os
 import platform
 import shutil
 import subprocess
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from live_nst.compose import BUILT_IN_LOOKS
-from live_nst.config import RunConfig, RegionConfig
+from live_nst.config import RegionConfig, RunConfig
 from live_nst.errors import ConfigError
 from live_nst.video import probe, read_frames
 

@@ -19,8 +19,8 @@ import json
 import logging
 import math
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -139,10 +139,10 @@ def measure_fidelity(model_path: str | Path, style_paths: Mapping[str, str | Pat
     from live_nst.errors import require
 
     require("torch", "train", "The style fidelity benchmark")
+    from live_nst.inference import StyleModel
     from live_nst.models import losses
     from live_nst.models.train import pick_device
     from live_nst.models.vgg import VGGFeatures
-    from live_nst.inference import StyleModel
 
     model_path = Path(model_path)
     model = StyleModel(model_path, "cpu")

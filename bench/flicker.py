@@ -16,8 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from live_nst.bench.context import (BenchOptions, SizeWH, close_pipeline, load_frames, make_pipeline,
-                                    resize, run_config, video_fps)
+from live_nst.bench.context import (
+    BenchOptions,
+    SizeWH,
+    close_pipeline,
+    load_frames,
+    make_pipeline,
+    resize,
+    run_config,
+    video_fps,
+)
 from live_nst.framing import fit_size
 
 log = logging.getLogger(__name__)

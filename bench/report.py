@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -244,9 +244,9 @@ class PackMeasures:
         peers, fidelity = sections.get("peers", {}), sections.get("fidelity", {})
         times = tuple(NetworkTime.from_json(run) for run in peers.get("runs", [])
                       if run.get("model") == "live-nst" and "network_ms" in run)
+        styles = {name: StyleFidelity.from_json(entry) for name, entry in fidelity.get("styles", {}).items()}
         return cls(machine=report.get("machine", {}).get("label", ""), network_times=times,
-                   fidelity_setup=FidelitySetup.from_json(fidelity),
-                   fidelity={name: StyleFidelity.from_json(entry) for name, entry in fidelity.get("styles", {}).items()})
+                   fidelity_setup=FidelitySetup.from_json(fidelity), fidelity=styles)
 
     @classmethod
     def read(cls, path: Path) -> PackMeasures:

@@ -25,8 +25,16 @@ from pathlib import Path
 
 import cv2
 
-from live_nst.bench.context import (BenchOptions, SizeWH, close_pipeline, make_pipeline, open_clip, run_config,
-                                    size_label, summary)
+from live_nst.bench.context import (
+    BenchOptions,
+    SizeWH,
+    close_pipeline,
+    make_pipeline,
+    open_clip,
+    run_config,
+    size_label,
+    summary,
+)
 from live_nst.errors import LiveNSTError, SourceError
 from live_nst.pipeline import PIPELINE_STAGES
 from live_nst.sinks import NullSink

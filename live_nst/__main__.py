@@ -1,3 +1,5 @@
-from live_nst.cli import main
 import sys
+
+from live_nst.cli import main
+
 sys.exit(main())

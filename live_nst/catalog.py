@@ -57,7 +57,7 @@ class StyleCatalog:
                 self._add_file(path)
 
     @classmethod
-    def default(cls, extra_dir: str | Path | None = None) -> "StyleCatalog":
+    def default(cls, extra_dir: str | Path | None = None) -> StyleCatalog:
         return cls([packaged_styles_dir(), Path(extra_dir) if extra_dir else user_styles_dir()])
 
     def _add_file(self, path: Path) -> None:

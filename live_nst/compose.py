@@ -36,7 +36,8 @@ class RegionLook:
         return {look: share for look, share in shares.items() if share > 1e-4}
 
 
-def look_maps(person_mask: np.ndarray | None, person: RegionLook, background: RegionLook) -> dict[str, np.ndarray | float]:
+def look_maps(person_mask: np.ndarray | None, person: RegionLook,
+              background: RegionLook) -> dict[str, np.ndarray | float]:
     """Look -> weight map (H, W) float32, or a float where it is the same everywhere.
 
     ``person_mask`` None means segmentation is off: the person's look covers the frame.

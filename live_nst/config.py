@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from live_nst.errors import ConfigError
 
@@ -144,7 +145,7 @@ class RunConfig:
         _check_range("crossfade_s", self.crossfade_s, 0.0, 5.0)
         parse_output(self.output)
 
-    def with_overrides(self, **changes: Any) -> "RunConfig":
+    def with_overrides(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 

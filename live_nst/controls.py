@@ -72,7 +72,7 @@ class KeyMap(Mapping[str, Command]):
         self._key_of = {command: key for key, command in self._by_key.items()}
 
     @classmethod
-    def from_config(cls, keys: KeysConfig) -> "KeyMap":
+    def from_config(cls, keys: KeysConfig) -> KeyMap:
         return cls({key: Command(action) for action, key in keys.bindings.items()})
 
     def __getitem__(self, key: str) -> Command:

@@ -8,7 +8,7 @@ processing size's pixel budget in that same aspect ratio, so nothing is ever squ
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

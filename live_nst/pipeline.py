@@ -16,11 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from live_nst.catalog import StyleCatalog
 from live_nst.compose import BUILT_IN_LOOKS, ORIGINAL, RegionLook, blend_layers, blurred, look_maps
 from live_nst.config import RunConfig
 from live_nst.errors import LiveNSTError
 from live_nst.framing import SizeWH, crop_to_aspect, fit_size
-from live_nst.catalog import StyleCatalog
 from live_nst.inference import StyleModel
 from live_nst.mask import MaskRefiner
 from live_nst.segment import MediaPipeSegmenter, Segmenter, resolve_segmentation_model

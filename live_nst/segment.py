@@ -169,7 +169,7 @@ class MediaPipeSegmenter:
         if task is not None:
             task.close()
 
-    def __enter__(self) -> "MediaPipeSegmenter":
+    def __enter__(self) -> MediaPipeSegmenter:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,8 +8,9 @@ import logging
 import os
 import platform
 import socket
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -28,7 +29,7 @@ class Sink(Protocol):
     def send(self, frame: np.ndarray, overlay: Sequence[str] = ()) -> None: ...
     def keys(self) -> list[str]: ...
     def close(self) -> None: ...
-    def __enter__(self) -> "Sink": ...
+    def __enter__(self) -> Sink: ...
     def __exit__(self, *exc: object) -> None: ...
 
 

@@ -10,9 +10,10 @@ import math
 import platform
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -40,7 +41,7 @@ class Source(Protocol):
 
     def read(self, timeout: float | None = None) -> Frame | None: ...
     def close(self) -> None: ...
-    def __enter__(self) -> "Source": ...
+    def __enter__(self) -> Source: ...
     def __exit__(self, *exc: object) -> None: ...
 
 

@@ -16,9 +16,9 @@ import itertools
 import logging
 import math
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -169,7 +169,7 @@ class VideoReader:
         while (frame := self.read()) is not None:
             yield frame
 
-    def __enter__(self) -> "VideoReader":
+    def __enter__(self) -> VideoReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -258,7 +258,7 @@ class VideoWriter:
             self._writer.release()
             self._writer = None
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

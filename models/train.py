@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from live_nst.assets import sha256_of
@@ -100,7 +99,8 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     except FileNotFoundError:
         raise InputError(f"checkpoint {path} does not exist") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise ModelError(f"{path} is not a live-nst checkpoint ({exc}); give a .ckpt written by 'live-nst train'") from exc
+        raise ModelError(f"{path} is not a live-nst checkpoint ({exc}); give a .ckpt written by "
+                         f"'live-nst train'") from exc
 
 
 def config_from_checkpoint(ckpt: dict, **overrides) -> TrainConfig:

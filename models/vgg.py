@@ -51,7 +51,7 @@ def fold_gatys_state(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
     The returned state dict loads strictly into ``torchvision.models.vgg19().features``.
     """
-    convs = sorted((int(k.split(".")[0]) for k in raw if k.endswith(".weight")))
+    convs = sorted(int(k.split(".")[0]) for k in raw if k.endswith(".weight"))
     if len(convs) != 17:
         raise AssetError(f"expected the Gatys VGG-19 layout (17 convs), found {len(convs)}")
     colour_w = raw[f"{convs[0]}.weight"][:, :, 0, 0].double()  # (3 out, 3 in)

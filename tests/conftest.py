@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from clips import SHARED_DATA
 
 
@@ -74,9 +73,8 @@ def xvfb_display():
 def fake_backends():
     """Fake virtual-camera drivers registered through pyvirtualcam's own register_backend."""
     import pyvirtualcam
-    from pyvirtualcam.camera import BACKENDS
-
     from fakes import FakeDriver, MissingDriver
+    from pyvirtualcam.camera import BACKENDS
 
     pyvirtualcam.register_backend("live-nst-fake", FakeDriver)
     pyvirtualcam.register_backend("live-nst-missing", MissingDriver)

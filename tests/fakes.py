@@ -8,7 +8,7 @@ import numpy as np
 class FakeDriver:
     """A virtual-camera backend in pyvirtualcam's interface that keeps what it is sent."""
 
-    instances: list["FakeDriver"] = []
+    instances: list[FakeDriver] = []
 
     def __init__(self, *, width, height, fps, fourcc, device, **kw) -> None:
         self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc

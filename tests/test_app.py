@@ -17,7 +17,7 @@ import pytest
 from live_nst import app
 from live_nst.app import EXIT_NOTHING_PAINTED, EXIT_OK, PIPELINE_INTENTS, LiveLoop, run_live
 from live_nst.cli import main
-from live_nst.config import RegionConfig, RunConfig, SegmentationConfig
+from live_nst.config import RegionConfig, RunConfig
 from live_nst.controls import Command, CommandQueue, KeyMap
 from live_nst.pipeline import build_pipeline
 from live_nst.sinks import NullSink

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from clips import SHARED_DATA
+
 from live_nst.bench.speed import STAGES
 
 SECTIONS = ("speed", "flicker", "fidelity", "segmentation", "peers")

@@ -21,8 +21,7 @@ from PIL import Image  # noqa: E402
 from live_nst import contract  # noqa: E402
 from live_nst.errors import ModelError  # noqa: E402
 from live_nst.export import onnx_export  # noqa: E402
-from live_nst.export.onnx_export import (  # noqa: E402
-    ExportError, ExportParityError, check_parity, export_checkpoint, export_network)
+from live_nst.export.onnx_export import ExportError, ExportParityError, check_parity, export_checkpoint, export_network  # noqa: E402
 from live_nst.models.networks import ArchConfig, PainterNetwork  # noqa: E402
 from live_nst.models.train import TrainConfig, save_checkpoint  # noqa: E402
 

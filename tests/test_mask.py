@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from clips import GT_CLIPS
 
 from live_nst.bench.metrics import input_flows, mask_flicker, mask_iou, read_mask_folder, read_video
 from live_nst.config import SegmentationConfig
 from live_nst.mask import MaskRefiner
 from live_nst.segment import MediaPipeSegmenter, resolve_segmentation_model
-from clips import GT_CLIPS
 
 N_FRAMES = 25
 CLIPS = GT_CLIPS

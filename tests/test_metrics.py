@@ -6,8 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from live_nst.bench.metrics import (input_flows, mask_flicker, mask_iou, read_mask_folder, read_video,
-                                    warping_error)
+from live_nst.bench.metrics import input_flows, mask_flicker, mask_iou, read_mask_folder, read_video, warping_error
 from live_nst.errors import SourceError
 
 N_FRAMES = 8

@@ -19,7 +19,6 @@ from live_nst.inference import StyleModel
 from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline
 from live_nst.segment import MediaPipeSegmenter
 
-
 _OPEN: list[FramePipeline] = []
 
 
@@ -218,7 +217,10 @@ def test_a_portrait_clip_is_processed_in_portrait(catalog, segmentation_model, g
     mask_h, mask_w = pipeline.last_mask.shape
     assert mask_w * mask_h <= 320 * 180 * 1.05 and abs(mask_w / mask_h - 288 / 480) < 0.03
     inside, outside = regions(alphas[2][:, left:left + 288])
-    small = lambda where: cv2.resize(where.astype(np.uint8), (mask_w, mask_h), interpolation=cv2.INTER_NEAREST) > 0
+
+    def small(where: np.ndarray) -> np.ndarray:
+        return cv2.resize(where.astype(np.uint8), (mask_w, mask_h), interpolation=cv2.INTER_NEAREST) > 0
+
     assert pipeline.last_mask[small(inside)].mean() > 0.8 and pipeline.last_mask[small(outside)].mean() < 0.2
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from live_nst.cli import main
+from live_nst.config import RunConfig
 from live_nst.errors import SinkError, SourceError
 from live_nst.render import render
-from live_nst.config import RunConfig
 from live_nst.video import DEFAULT_FPS, probe
 
 

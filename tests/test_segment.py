@@ -4,18 +4,16 @@ real MediaPipe on real frames."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from clips import GT_CLIPS
 
 from live_nst.assets import cache_dir, ensure, sha256_of
 from live_nst.bench.metrics import mask_iou, read_mask_folder, read_video
 from live_nst.errors import AssetError, ModelError
-from live_nst.segment import (LANDSCAPE_MODEL, SQUARE_MODEL, MediaPipeSegmenter, Segmenter,
-                              resolve_segmentation_model)
-from clips import GT_CLIPS
+from live_nst.segment import LANDSCAPE_MODEL, SQUARE_MODEL, MediaPipeSegmenter, Segmenter, resolve_segmentation_model
 
 N_FRAMES = 25
 CLIPS = GT_CLIPS

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,14 +14,22 @@ import cv2
 import numpy as np
 import pytest
 import pyvirtualcam
-from pyvirtualcam.camera import BACKENDS
+from fakes import FakeDriver  # noqa: F401  (the fake_backends fixture lives in conftest)
 from pyvirtualcam.util import encode_fourcc
 
-from fakes import FakeDriver  # noqa: F401  (the fake_backends fixture lives in conftest)
 from live_nst import sinks, video
 from live_nst.errors import ConfigError, SinkError
-from live_nst.sinks import (FileSink, NullSink, PreviewSink, VirtualCameraSink, VirtualCameraUnavailable,
-                            draw_overlay, fallback_spec, open_sink, open_sink_with_fallback)
+from live_nst.sinks import (
+    FileSink,
+    NullSink,
+    PreviewSink,
+    VirtualCameraSink,
+    VirtualCameraUnavailable,
+    draw_overlay,
+    fallback_spec,
+    open_sink,
+    open_sink_with_fallback,
+)
 
 
 def gradient(size_wh: tuple[int, int]) -> np.ndarray:

@@ -55,7 +55,7 @@ class FakeCameraDevice:
         self.open_attempts = 0
         self.captures: list[FakeCapture] = []
 
-    def opener(self, index: int) -> "FakeCapture":
+    def opener(self, index: int) -> FakeCapture:
         with self.cond:
             self.open_attempts += 1
             capture = FakeCapture(self, opened=self.plugged and index == self.index)

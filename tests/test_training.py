@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from live_nst.models.train import TrainConfig, load_checkpoint, train  # noqa: E402
 from live_nst.errors import ModelError  # noqa: E402
+from live_nst.models.train import TrainConfig, load_checkpoint, train  # noqa: E402
 
 pytestmark = [pytest.mark.train, pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
