@@ -117,12 +117,12 @@ def options_from_args(args: argparse.Namespace):
     from live_nst.errors import ConfigError
 
     preset = QUICK if args.quick else FULL
-    data_dir: Path | None = data_dir_path(args.data)
-    if not data_dir.is_dir():
+    asked = data_dir_path(args.data)
+    data_dir = asked if asked.is_dir() else None
+    if data_dir is None:
         if args.data:
             raise ConfigError(f"--data {args.data} is not a folder; give the measurement data folder")
-        log.warning("no measurement data at %s (give --data): the sections that need it are skipped", data_dir)
-        data_dir = None
+        log.warning("no measurement data at %s (give --data): the sections that need it are skipped", asked)
     clip = args.clip or (str(data_dir / DEFAULT_CLIP) if data_dir and (data_dir / DEFAULT_CLIP).is_file() else SAMPLE)
     if clip != SAMPLE and not Path(clip).is_file():
         raise ConfigError(f"clip {clip} does not exist; pass a video file with --clip (or --clip sample)")

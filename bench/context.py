@@ -166,7 +166,7 @@ def run_config(looks: tuple[str, str], device: str, proc_wh: SizeWH, size_wh: Si
                temporal: bool = True) -> RunConfig:
     base = RunConfig(output="null")
     return dataclasses.replace(
-        base, device=device, proc_size_wh=tuple(proc_wh), size_wh=tuple(size_wh),
+        base, device=device, proc_size_wh=(proc_wh[0], proc_wh[1]), size_wh=(size_wh[0], size_wh[1]),
         person=RegionConfig(looks[0]), background=RegionConfig(looks[1]),
         temporal=dataclasses.replace(base.temporal, enabled=temporal))
 

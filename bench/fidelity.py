@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -153,7 +154,7 @@ def measure_fidelity(model_path: str | Path, style_paths: Mapping[str, str | Pat
     torch_device = pick_device(device)
     style_size = style_size or recipe_style_size(model_path)
     vgg = VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER)).to(torch_device)
-    styles = {}
+    styles: dict[str, dict[str, Any]] = {}
     for name, artwork in style_paths.items():
         pairs = [_score_pair(vgg, model, index[name], Path(photo), Path(artwork), size, style_size, gatys_steps,
                              torch_device) for photo in photos]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def clip_flicker(clip: str | Path, frames: int, catalog, looks: tuple[str, str],
     inputs = [resize(frame, proc_wh) for frame in inputs]
     fps = video_fps(clip)
     flows = input_flows(inputs)
-    result = {"clip": str(clip), "frames": len(inputs), "size": list(proc_wh),
+    result: dict[str, Any] = {"clip": str(clip), "frames": len(inputs), "size": list(proc_wh),
               "input": warping_error(inputs, inputs, flows)}
     for key, temporal in (("no_temporal", False), ("temporal", True)):
         outputs = paint(inputs, fps, catalog, looks, device, proc_wh, temporal, threads)

@@ -113,7 +113,7 @@ def warping_error(outputs: Sequence[np.ndarray], inputs: Sequence[np.ndarray],
 
 def input_flows(inputs: Sequence[np.ndarray]) -> list[PairFlow]:
     """Flow and occlusion mask for each consecutive pair of input frames."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     greys = [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in inputs]
     h, w = greys[0].shape
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -121,8 +121,9 @@ def input_flows(inputs: Sequence[np.ndarray]) -> list[PairFlow]:
     for prev, cur in zip(greys, greys[1:]):
         if prev.shape != cur.shape:
             raise ValueError(f"input frames differ in size: {prev.shape} and {cur.shape}")
-        backward = dis.calc(cur, prev, None)  # t -> t-1
-        forward = dis.calc(prev, cur, None)  # t-1 -> t
+        # t -> t-1 and t-1 -> t
+        backward = dis.calc(cur, prev, None)  # type: ignore[call-overload]  # cv2's stub: flow may be None
+        forward = dis.calc(prev, cur, None)  # type: ignore[call-overload]  # cv2's stub: flow may be None
         pairs.append(_pair_flow(backward, forward, grid_x, grid_y))
     return pairs
 

@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,8 @@ def stl_timings(module, device: str, threads: int, frames: list[np.ndarray]) -> 
 # --- the section --------------------------------------------------------------------
 def _peer_models(options: BenchOptions, workdir: Path) -> tuple[dict, dict]:
     """(runnable peers: name -> callable(device, frames)), (status of every peer)."""
-    runners, status = {}, {}
+    runners: dict[str, Callable[[str, list[np.ndarray]], dict]] = {}
+    status: dict[str, dict[str, Any]] = {}
     try:
         johnson = export_johnson(workdir)
         runners["johnson2016"] = lambda device, frames: contract_model_timings(johnson, device, options.threads,

@@ -101,7 +101,7 @@ def write_plots(report: dict, out_dir: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    present = [(name, ok(report, name)) for name in PLOTS if ok(report, name)]
+    present = [(name, section) for name in PLOTS if (section := ok(report, name))]
     written = []
     for name, section in present:
         fig, ax = plt.subplots(figsize=(8, 4.5))

@@ -40,16 +40,17 @@ def gatys_at(photo: Path, artwork: Path, size: int, style_size: int, steps: int,
 def review(model_path: Path, artworks: dict[str, Path], photos: list[Path], size: int, style_size: int,
            gatys_steps: int, out_dir: Path) -> dict:
     """One sheet per style under ``out_dir/review``; periodic energy of photo, network and Gatys."""
+    from live_nst.inference import StyleModel
     from live_nst.models import losses
     from live_nst.models.vgg import VGGFeatures
-    from live_nst.inference import StyleModel
 
     model = StyleModel(model_path, "cpu")
     names = [info.name for info in model.styles]
     vgg = VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER))
     sheets, energy = {}, {}
     for name, artwork in artworks.items():
-        rows, scores = [], {"photo": [], "network": [], "gatys": []}
+        rows = []
+        scores: dict[str, list[float]] = {"photo": [], "network": [], "gatys": []}
         for photo in photos:
             image = read_rgb(photo, size)
             painted = paint_whole_frame(model, image, names.index(name))

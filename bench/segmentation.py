@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def score_clip(video: Path, mask_dir: Path, max_frames: int | None, models: tupl
     count = min(len(frames), len(truth))
     frames, truth = frames[:count], [_fit(gt, frames[0].shape[:2]) for gt in truth[:count]]
     flows = input_flows(frames)
-    result = {"clip": str(video), "truth": str(mask_dir), "frames": count,
+    result: dict[str, Any] = {"clip": str(video), "truth": str(mask_dir), "frames": count,
               "size": [frames[0].shape[1], frames[0].shape[0]],
               "truth_flicker": mask_flicker(truth, frames, flows), "models": {}}
     fps = video_fps(video)

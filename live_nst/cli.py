@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from live_nst import __version__
 from live_nst.config import RegionConfig, RunConfig, load_config, parse_size
@@ -75,9 +76,10 @@ def cmd_styles(args: argparse.Namespace) -> int:
     from live_nst.catalog import StyleCatalog, user_styles_dir
 
     catalog = StyleCatalog.default(args.styles_dir)
-    rows = [{"name": e.name, "title": e.info.title, "artist": e.info.artist, "artwork": e.info.artwork,
-             "license": e.info.license, "path": str(e.path), "size_bytes": e.path.stat().st_size}
-            for e in catalog.entries.values()]
+    rows: list[dict[str, Any]] = [
+        {"name": e.name, "title": e.info.title, "artist": e.info.artist, "artwork": e.info.artwork,
+         "license": e.info.license, "path": str(e.path), "size_bytes": e.path.stat().st_size}
+        for e in catalog.entries.values()]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

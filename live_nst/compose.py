@@ -67,15 +67,16 @@ def blend_layers(layers: list[tuple[np.ndarray, np.ndarray | float]]) -> np.ndar
     Chained ``cv2.blendLinear`` (which divides by the two weights' sum) keeps the work
     in uint8 and several times faster than float32 numpy.
     """
-    layers = [(img, w) for img, w in layers if not (np.isscalar(w) and w <= 0)]
+    layers = [(img, w) for img, w in layers if isinstance(w, np.ndarray) or w > 0]
     if len(layers) == 1:
         return layers[0][0]
-    if all(np.isscalar(w) for _, w in layers):  # the same mix everywhere
-        result, total = layers[0]
-        for image, weight in layers[1:]:
-            result = cv2.addWeighted(result, total / (total + weight), image, weight / (total + weight), 0.0)
-            total += weight
-        return result
+    scalars = [float(w) for _, w in layers if not isinstance(w, np.ndarray)]
+    if len(scalars) == len(layers):  # the same mix everywhere
+        mixed, share = layers[0][0], scalars[0]
+        for (image, _), part in zip(layers[1:], scalars[1:]):
+            mixed = cv2.addWeighted(mixed, share / (share + part), image, part / (share + part), 0.0)
+            share += part
+        return mixed
     shape_hw = layers[0][0].shape[:2]
     result, total = layers[0][0], as_map(layers[0][1], shape_hw)
     for image, weight in layers[1:]:

@@ -67,7 +67,7 @@ class StyleModel:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
-        failures = []
+        failures: list[str] = []
         # Probing a provider whose libraries are missing (CUDA without a GPU, say) makes ORT
         # print errors; the outcome is reported once, below, instead.
         ort.set_default_logger_severity(4)

@@ -70,7 +70,7 @@ class MaskRefiner:
         change = cv2.absdiff(grey, prev_grey)
         change = cv2.dilate(change, self._dilate_kernel)
         weight_prev = cv2.LUT(change, self._weight_lut)  # float32, 0 where moving
-        weight_new = cv2.subtract(1.0, weight_prev)
+        weight_new = cv2.subtract(1.0, weight_prev)  # type: ignore[call-overload]  # cv2's stub: a scalar operand is fine
         return cv2.blendLinear(prev_mask, mask, weight_prev, weight_new)
 
 

@@ -151,10 +151,12 @@ class FramePipeline:
     def _model_for(self, look: str) -> StyleModel | None:
         if look in BUILT_IN_LOOKS:
             return None
-        entry = self.catalog.get(look)
-        if entry.path not in self.models:
-            self.models[entry.path] = StyleModel(entry.path, self.config.device, self.threads)
-        return self.models[entry.path]
+        return self._model_at(self.catalog.get(look).path)
+
+    def _model_at(self, path: Path) -> StyleModel:
+        if path not in self.models:
+            self.models[path] = StyleModel(path, self.config.device, self.threads)
+        return self.models[path]
 
     def close(self) -> None:
         """Release the segmenter (MediaPipe complains at exit about tasks left open)."""
@@ -205,14 +207,14 @@ class FramePipeline:
         return self.person.region_look(now, duration), self.background.region_look(now, duration)
 
     def _mask(self, proc: np.ndarray, now: float, person: RegionLook, background: RegionLook) -> np.ndarray | None:
-        if not self.segmentation_on or person == background:
+        if not self.segmentation_on or self.segmenter is None or person == background:
             self.last_mask = None
             return None
         raw = self.segmenter.segment(proc, int(now * 1000))
         self.last_mask = self.refiner.refine(raw, proc)
         return self.last_mask
 
-    def _stylized_layers(self, proc, mask, person, background) -> list[tuple[np.ndarray, object]]:
+    def _stylized_layers(self, proc, mask, person, background) -> list[tuple[np.ndarray, np.ndarray | float]]:
         small_mask = None if mask is None else cv2.resize(
             mask, (max(1, proc.shape[1] // WEIGHTS_DOWNSCALE), max(1, proc.shape[0] // WEIGHTS_DOWNSCALE)),
             interpolation=cv2.INTER_AREA)
@@ -224,9 +226,9 @@ class FramePipeline:
         specials = [look for look in BUILT_IN_LOOKS if look in small_maps]
         # One layer covers the frame alone: its weight map is never used, so skip it.
         maps = small_maps if len(by_model) + len(specials) == 1 else look_maps(mask, person, background)
-        layers: list[tuple[np.ndarray, object]] = []
+        layers: list[tuple[np.ndarray, np.ndarray | float]] = []
         for path, looks in by_model.items():
-            model = self.models.get(path) or self._model_for(looks[0])
+            model = self._model_at(path)
             weights = self._style_weights(model, looks, small_maps, small_mask, proc.shape[:2])
             layers.append((model.run(proc, weights), sum(maps[look] for look in looks)))
         for look in specials:

@@ -43,6 +43,9 @@ class _SinkBase:
     def keys(self) -> list[str]:
         return []
 
+    def close(self) -> None:
+        raise NotImplementedError
+
     def __enter__(self):
         return self
 
@@ -274,6 +277,8 @@ def open_sink(spec: str, size_wh: tuple[int, int], fps: float, *, backend: str |
         return PreviewSink(size_wh, "live-nst")
     if kind == "null":
         return NullSink(size_wh, fps)
+    if path is None:  # parse_output gives every file: output its path
+        raise ConfigError(f"--output {spec!r} names no file; use file:PATH")
     return FileSink(path, size_wh, fps)
 
 

@@ -48,6 +48,9 @@ class Source(Protocol):
 class _ClosingSource:
     """Context-manager support shared by the sources."""
 
+    def close(self) -> None:
+        raise NotImplementedError
+
     def __enter__(self):
         return self
 
@@ -113,7 +116,7 @@ class WebcamSource(_ClosingSource):
     def __init__(self, index: int = 0, size_wh: tuple[int, int] = (1280, 720), fps: float = 30.0,
                  opener: Opener | None = None, *, retry_initial_s: float = 0.5, retry_max_s: float = 5.0) -> None:
         self.index = index
-        self.requested_wh, self.requested_fps = tuple(size_wh), float(fps)
+        self.requested_wh, self.requested_fps = (int(size_wh[0]), int(size_wh[1])), float(fps)
         self.size_wh, self.fps = self.requested_wh, self.requested_fps
         self.lost = False
         self.ended = False
@@ -145,7 +148,7 @@ class WebcamSource(_ClosingSource):
     def _configure(self, capture: Any) -> None:
         # MJPG first: many USB cameras give 720p at 30 fps only compressed; a driver
         # that does not offer it ignores the request.
-        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.requested_wh[0])
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.requested_wh[1])
         capture.set(cv2.CAP_PROP_FPS, self.requested_fps)
@@ -220,9 +223,9 @@ class WebcamSource(_ClosingSource):
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(remaining)
-            if self._stop.is_set():
-                return None
             frame = self._latest
+            if self._stop.is_set() or frame is None:
+                return None
             self._returned = frame.index
         return Frame(bgr_to_rgb(frame.image), frame.timestamp, frame.index)
 

@@ -47,14 +47,15 @@ class TemporalBlender:
             raise ValueError(f"flow_size_wh must be (width, height), each at least 16 px, got {flow_size_wh}")
         self.config = config
         self.flow_size_wh = (int(flow_size_wh[0]), int(flow_size_wh[1]))
-        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._flow = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._photo_lut = _ramp_lut(PHOTO_OK, PHOTO_BAD)
         size = 2 * DISTRUST_GROW_PX + 1
         self._grow_kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
         self._shape_hw: tuple[int, int] | None = None  # frame size the fields below are for
         self._small_wh = self.flow_size_wh
-        self._small_grid: tuple[np.ndarray, np.ndarray] | None = None
-        self._full_grid: np.ndarray | None = None
+        # Pixel grids at flow size (x, y) and at frame size (H, W, 2); _set_shape sizes them.
+        self._small_grid: tuple[np.ndarray, np.ndarray] = (np.empty((0, 0), np.float32),) * 2
+        self._full_grid: np.ndarray = np.empty((0, 0, 2), np.float32)
         self._prev_small: tuple[np.ndarray, np.ndarray] | None = None  # input at flow size: RGB, grey
         self._prev_output: np.ndarray | None = None
 
@@ -97,7 +98,7 @@ class TemporalBlender:
         warped = cv2.remap(prev_output, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         height, width = stylized.shape[:2]
         weight_prev = cv2.resize(weight_small, (width, height), interpolation=cv2.INTER_LINEAR)
-        weight_new = cv2.subtract(1.0, weight_prev)
+        weight_new = cv2.subtract(1.0, weight_prev)  # type: ignore[call-overload]  # cv2's stub: a scalar operand is fine
         out = cv2.blendLinear(warped, stylized, weight_prev, weight_new)
         self._prev_output = out
         return out
@@ -115,8 +116,8 @@ class TemporalBlender:
                         prev_small: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Backward flow (current -> previous) and the weight of the previous output."""
         (rgb, grey), (prev_rgb, prev_grey) = small, prev_small
-        backward = self._flow.calc(grey, prev_grey, None)
-        forward = self._flow.calc(prev_grey, grey, None)
+        backward = self._flow.calc(grey, prev_grey, None)  # type: ignore[call-overload]  # cv2's stub: flow may be None
+        forward = self._flow.calc(prev_grey, grey, None)  # type: ignore[call-overload]  # cv2's stub: flow may be None
         grid_x, grid_y = self._small_grid
         flow_x, flow_y = cv2.split(backward)
         map_x, map_y = cv2.add(grid_x, flow_x), cv2.add(grid_y, flow_y)
@@ -141,7 +142,7 @@ class TemporalBlender:
         w, h = self._small_wh
         scaled = cv2.multiply(backward, (width / w, height / h, 0.0, 0.0))  # flow in full-size px
         positions = cv2.add(cv2.resize(scaled, (width, height), interpolation=cv2.INTER_LINEAR), self._full_grid)
-        return cv2.convertMaps(positions, None, cv2.CV_16SC2)
+        return cv2.convertMaps(positions, None, cv2.CV_16SC2)  # type: ignore[call-overload]  # stub: map2 may be None
 
 
 def _grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

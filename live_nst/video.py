@@ -234,7 +234,7 @@ class VideoWriter:
         if not is_plausible_fps(self.fps):
             raise SinkError(f"cannot write {self.path} at {fps} fps; expected {PLAUSIBLE_FPS[0]:g}-"
                             f"{PLAUSIBLE_FPS[1]:g} fps (read the input with live_nst.video, which picks one)")
-        self._writer: cv2.VideoWriter | None = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc),
+        self._writer: cv2.VideoWriter | None = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*fourcc),
                                                                self.fps, self.size_wh)
         if not self._writer.isOpened():
             raise SinkError(f"OpenCV could not open {self.path} for writing with codec {fourcc} at "

@@ -33,7 +33,7 @@ def load_image(path: str | Path, long_side: int | None = None) -> torch.Tensor:
     if long_side:
         scale = long_side / max(image.size)
         image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                             Image.LANCZOS)
+                             Image.Resampling.LANCZOS)
     array = np.asarray(image, dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
 
@@ -94,7 +94,9 @@ class RandomCrops(torch.utils.data.Dataset):
         flip = random.random() < 0.5
         layers = []
         for layer in (image, mask):
-            layer = layer.resize(size, Image.BILINEAR).crop((left, top, left + self.size, top + self.size))
-            layers.append(np.atleast_3d(np.asarray(layer.transpose(Image.FLIP_LEFT_RIGHT) if flip else layer)))
+            layer = layer.resize(size, Image.Resampling.BILINEAR).crop((left, top, left + self.size, top + self.size))
+            if flip:
+                layer = layer.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            layers.append(np.atleast_3d(np.asarray(layer)))
         stacked = np.concatenate(layers, axis=2).astype(np.float32) / 255.0
         return torch.from_numpy(stacked).permute(2, 0, 1).contiguous()

@@ -56,6 +56,7 @@ def stylize(content: torch.Tensor, style: torch.Tensor, config: GatysConfig = Ga
         return (config.content_weight * terms["content"] + config.style_weight * terms["style"]
                 + config.tv_weight * terms["tv"])
 
+    optimizer: torch.optim.Optimizer
     if config.optimizer == "lbfgs":
         # A strong-Wolfe line search: a full quasi-Newton step can overshoot into
         # saturated colour noise on some photos; the search never accepts a rise.
@@ -78,7 +79,8 @@ def stylize(content: torch.Tensor, style: torch.Tensor, config: GatysConfig = Ga
     with torch.no_grad():
         best.offer(float(objective()), logits.detach().clone(), config.steps)
         best.report_divergence()
-        logits.copy_(best.logits)
+        if best.logits is not None:  # None only when no step gave a finite loss
+            logits.copy_(best.logits)
         objective()
     return torch.sigmoid(logits).detach(), {k: float(v) for k, v in terms.items()}
 

@@ -54,7 +54,7 @@ def content_loss(features: dict[str, torch.Tensor], target: dict[str, torch.Tens
 def weighted_content_loss(features: torch.Tensor, target: torch.Tensor, weight_map: torch.Tensor) -> torch.Tensor:
     """Mean squared difference weighted per pixel; ``weight_map`` (N, 1, H, W) at image
     resolution is area-averaged to the features' size. A map of ones gives the MSE."""
-    weights = F.adaptive_avg_pool2d(weight_map, features.shape[-2:])
+    weights = F.adaptive_avg_pool2d(weight_map, (features.shape[-2], features.shape[-1]))
     return (weights * (features - target) ** 2).mean()
 
 

@@ -111,6 +111,9 @@ class VGGFeatures(nn.Module):
     Input: RGB in [0, 1], NCHW. Parameters are frozen.
     """
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(self, layers: tuple[str, ...], state: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()
         unknown = [name for name in layers if name not in LAYER_INDEX]

@@ -89,3 +89,17 @@ def test_resume_from_a_file_that_is_not_a_checkpoint_names_it(first_run, tmp_pat
     bogus.write_text("not a checkpoint")
     with pytest.raises(ModelError, match="notes.ckpt"):
         train(config, resume=str(bogus), device="cpu")
+
+
+def test_fewer_photos_than_a_batch_still_give_full_batches(shared_data, tmp_path):
+    """Drawn with replacement, epoch after epoch (a RandomSampler, which has no set_epoch)."""
+    from live_nst.models.train import _batches
+
+    content = tmp_path / "content"
+    content.mkdir()
+    shutil.copy(shared_data / "content" / PHOTOS[0], content / "only.jpg")
+    config = TrainConfig(style_paths=(str(shared_data / "styles" / "starry_night.jpg"),), content_dir=str(content),
+                         size=32, batch=3, face_weight=0.0, out_dir=str(tmp_path / "run"))
+    batches = _batches(config, rank=0, world=1)
+    for _ in range(3):
+        assert next(batches).shape[0] == 3
