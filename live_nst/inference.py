@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import threading
 from pathlib import Path
 
 import cv2
@@ -50,22 +51,34 @@ def resolve_providers(device: str) -> list[str]:
 class StyleModel:
     """One ONNX style network; ``run`` paints an image with per-pixel style weights."""
 
-    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0) -> None:
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0, spinning: bool = True) -> None:
+        """``threads``: ONNX Runtime's intra-op threads (0: its choice, one per physical
+        core). ``spinning`` False: its idle threads sleep at once instead of busy-waiting
+        for the next op, which leaves the cores to other stages running at the same time."""
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"style model {self.path} does not exist")
         self.styles = contract.read_styles(self.path)
-        self.session = self._open_session(resolve_providers(device), threads)
+        self.session = self._open_session(resolve_providers(device), threads, spinning)
         self.provider = self.session.get_providers()[0]
+        self._buffers = threading.local()  # per calling thread (frames may be painted two at a time)
 
     @property
     def num_styles(self) -> int:
         return len(self.styles)
 
-    def _open_session(self, providers: list[str], threads: int) -> ort.InferenceSession:
+    def _open_session(self, providers: list[str], threads: int, spinning: bool) -> ort.InferenceSession:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # one chain of ops: nothing to run side by side
         options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Style weights fading to 0 at a mask's edge make denormal floats inside the
+        # network, which the CPU computes many times slower: flushed to zero, the pass
+        # takes 10-15% less time here (and the picture is the same).
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         failures: list[str] = []
         # Probing a provider whose libraries are missing (CUDA without a GPU, say) makes ORT
@@ -113,7 +126,23 @@ class StyleModel:
         """image (H, W, 3) uint8 RGB, weights (S, h, w) float32 -> (H, W, 3) uint8 RGB."""
         if weights.shape[0] != self.num_styles:
             raise ValueError(f"weights have {weights.shape[0]} styles, model {self.path.name} has {self.num_styles}")
+        height, width = image.shape[:2]
         blob = cv2.dnn.blobFromImage(image, scalefactor=1.0 / 255.0)  # HWC uint8 -> NCHW float32
-        feeds = {contract.INPUT_IMAGE: blob, contract.INPUT_STYLE_WEIGHTS: weights[None]}
-        out = self.session.run(None, feeds)[0][0]  # (3, H, W) in [0, 1]
-        return np.ascontiguousarray(cv2.convertScaleAbs(out.transpose(1, 2, 0), alpha=255.0))
+        binding, output = self._bound_output((1, 3, height, width))
+        # Bound buffers: ONNX Runtime reads the arrays in place and writes into the reused
+        # output array instead of allocating a new one every frame.
+        binding.bind_cpu_input(contract.INPUT_IMAGE, blob)
+        binding.bind_cpu_input(contract.INPUT_STYLE_WEIGHTS, np.ascontiguousarray(weights[None], np.float32))
+        self.session.run_with_iobinding(binding)
+        # (3H, W) planes in [0, 1] -> uint8 in one pass, then interleaved to (H, W, 3)
+        planes = cv2.convertScaleAbs(output.reshape(3 * height, width), alpha=255.0)
+        return cv2.merge((planes[:height], planes[height:2 * height], planes[2 * height:]))
+
+    def _bound_output(self, shape: tuple[int, int, int, int]) -> tuple[ort.IOBinding, np.ndarray]:
+        """This thread's IO binding with its output array, resized when the frame size changes."""
+        buffers = self._buffers
+        if getattr(buffers, "output", None) is None or buffers.output.shape != shape:
+            buffers.binding = self.session.io_binding()
+            buffers.output = np.empty(shape, np.float32)
+            buffers.binding.bind_output(contract.OUTPUT, "cpu", 0, np.float32, shape, buffers.output.ctypes.data)
+        return buffers.binding, buffers.output

@@ -94,3 +94,35 @@ def test_forcing_a_listed_but_unusable_provider_fails_clearly(tmp_path):
         pytest.skip("needs an onnxruntime build that lists a GPU provider on a machine without a GPU")
     with pytest.raises(ModelError, match="no execution provider could run"):
         StyleModel(identity_model(tmp_path / "m.onnx"), listed_unusable[0])
+
+
+def test_two_threads_paint_at_once_as_one_paints_alone(catalog):
+    """Each calling thread has its own bound buffers: two frames painted side by side
+    come out as each does alone (and as a plain, unbound session.run gives them)."""
+    import threading
+
+    import cv2
+
+    model = StyleModel(catalog.get(catalog.names[0]).path, "cpu", threads=1)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (96, 160, 3), dtype=np.uint8) for _ in range(2)]
+    weights = rng.random((model.num_styles, 24, 40), dtype=np.float32)
+    weights /= weights.sum(axis=0, keepdims=True)
+    alone = [model.run(frame, weights) for frame in frames]
+    plain = model.session.run(None, {contract.INPUT_IMAGE: cv2.dnn.blobFromImage(frames[0], 1.0 / 255.0),
+                                     contract.INPUT_STYLE_WEIGHTS: weights[None]})[0][0]
+    np.testing.assert_array_equal(alone[0], cv2.convertScaleAbs(plain.transpose(1, 2, 0), alpha=255.0))
+    together: dict[int, list[np.ndarray]] = {0: [], 1: []}
+
+    def paint(n: int) -> None:
+        for _ in range(5):
+            together[n].append(model.run(frames[n], weights))
+
+    threads = [threading.Thread(target=paint, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for n in (0, 1):
+        for image in together[n]:
+            np.testing.assert_array_equal(image, alone[n])
