@@ -69,10 +69,15 @@ class SegmentationConfig:
     model: str = "auto"  # "auto", "landscape", "square" or a .tflite path
     temporal_smoothing: float = 0.5  # 0 = none; weight of the previous mask where nothing moved
     feather_px: int = 4  # edge-aware feather radius at processing resolution
+    # Run the segmenter on one frame in ``every``; in between, the last mask is carried
+    # along the optical flow (which temporal blending computes anyway).
+    every: int = 2
 
     def __post_init__(self) -> None:
         _check_range("segmentation.temporal_smoothing", self.temporal_smoothing, 0.0, 0.95)
         _check_range("segmentation.feather_px", self.feather_px, 0, 64)
+        if not isinstance(self.every, int) or isinstance(self.every, bool) or not 1 <= self.every <= 8:
+            raise ConfigError(f"segmentation.every must be a whole number from 1 to 8, got {self.every!r}")
 
 
 @dataclass(frozen=True)
@@ -143,10 +148,20 @@ class RunConfig:
     virtualcam_device: str | None = None  # e.g. /dev/video10 on Linux
     styles_dir: str | None = None  # extra .onnx styles; default: the user config folder
     crossfade_s: float = 0.3
+    # Adaptive quality: the processing size steps down (to 320x180 at the least) when the
+    # machine cannot hold ``fps``, and back up to proc_size when it can; False: fixed.
+    adaptive: bool = True
+    # Threads running the style networks side by side (live); None: auto (2 on a CPU).
+    painters: int | None = None
 
     def __post_init__(self) -> None:
         _check_range("fps", self.fps, 1, 240)
         _check_range("crossfade_s", self.crossfade_s, 0.0, 5.0)
+        if not isinstance(self.adaptive, bool):
+            raise ConfigError(f"adaptive must be true or false, got {self.adaptive!r}")
+        if self.painters is not None and (isinstance(self.painters, bool) or not isinstance(self.painters, int)
+                                          or not 0 <= self.painters <= 8):
+            raise ConfigError(f"painters must be a whole number from 0 to 8 (or left out: auto), got {self.painters!r}")
         parse_output(self.output)
 
     def with_overrides(self, **changes: Any) -> RunConfig:

@@ -46,18 +46,20 @@ class MaskRefiner:
         self._prev_grey = None
         self._prev_mask = None
 
-    def refine(self, mask: np.ndarray, frame: np.ndarray) -> np.ndarray:
-        """(H, W) float mask + (H, W, 3) uint8 RGB frame -> refined (H, W) float32 mask
-        in [0, 1] at the frame's size (a new array; the arguments are not modified)."""
+    def refine(self, mask: np.ndarray, frame: np.ndarray, feather_px: int | None = None) -> np.ndarray:
+        """(H, W) float mask + (H, W, 3) uint8 RGB frame (or its (H, W) uint8 grey image)
+        -> refined (H, W) float32 mask in [0, 1] at the frame's size (a new array; the
+        arguments are not modified). ``feather_px`` overrides the configured radius (for
+        a frame at another scale than the processing size)."""
         mask = _checked_mask(mask, frame)
-        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         smoothed = self._smooth(mask, grey)
         if smoothed is mask and self.config.temporal_smoothing > 0:
             smoothed = mask.copy()  # the history must not share memory with the caller
         # The unfeathered mask is the history: feathering it again every frame would
         # blur static edges more and more.
         self._prev_grey, self._prev_mask = grey, smoothed
-        radius = int(self.config.feather_px)
+        radius = int(self.config.feather_px if feather_px is None else feather_px)
         refined = guided_filter(grey, smoothed, radius, GUIDE_EPS) if radius > 0 else smoothed.copy()
         np.clip(refined, 0.0, 1.0, out=refined)
         return refined
@@ -82,8 +84,9 @@ def _previous_weight_lut(smoothing: float) -> np.ndarray:
 
 
 def _checked_mask(mask: np.ndarray, frame: np.ndarray) -> np.ndarray:
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-        raise ValueError(f"refine() takes an (H, W, 3) uint8 RGB frame, got shape {frame.shape} dtype {frame.dtype}")
+    if frame.dtype != np.uint8 or not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)):
+        raise ValueError(f"refine() takes an (H, W, 3) uint8 RGB frame (or its (H, W) uint8 grey image), "
+                         f"got shape {frame.shape} dtype {frame.dtype}")
     mask = np.asarray(mask)
     if mask.ndim == 3 and mask.shape[2] == 1:
         mask = mask[..., 0]

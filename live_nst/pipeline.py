@@ -1,12 +1,21 @@
 """The processing core: one frame in, one painted frame out. Pure: no devices, no
 threads, no clocks (the caller passes each frame's timestamp), state in this object.
 
-frame -> processing size -> person mask (segment + refine) -> style weights -> one ONNX
-pass per model file -> compose the looks -> temporal blend -> output size.
+frame -> processing size -> motion from the previous frame (optical flow, once) ->
+person mask (segment, or carry the last mask along the flow; refine) -> style weights
+-> one ONNX pass per model file -> compose the looks -> temporal blend -> output size.
+
+``process`` is ``finish(paint(prepare(frame)))``. The three keep apart state
+(``prepare``: segmenter, mask and motion history; ``paint``: none, only the style
+networks; ``finish``: the blend history), so a caller may prepare frame n+2 while
+frames n+1 and n are painted, each on a thread of its own, as long as ``prepare`` and
+``finish`` each see the frames in order. Intents (hotkeys) belong with ``prepare``:
+call them between two ``prepare`` calls, never during one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -24,7 +33,7 @@ from live_nst.framing import SizeWH, crop_to_aspect, fit_size
 from live_nst.inference import StyleModel
 from live_nst.mask import MaskRefiner
 from live_nst.segment import MediaPipeSegmenter, Segmenter, resolve_segmentation_model
-from live_nst.temporal import TemporalBlender
+from live_nst.temporal import Motion, MotionEstimator, TemporalBlender
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +78,10 @@ class StageTimer:
 
     def start(self) -> None:
         self.ms = {}
+        self.resume()
+
+    def resume(self) -> None:
+        """Go on timing after a pause (another thread's work, a wait), keeping the laps."""
         self._start = time.perf_counter()
 
     def lap(self, stage: str) -> None:
@@ -77,15 +90,43 @@ class StageTimer:
         self._start = now
 
 
+Layer = tuple[np.ndarray, np.ndarray | float]  # an image and its weight map (or one weight)
+
+
+@dataclass
+class StyleJob:
+    """One pass of one model: its per-pixel style weights and the layer weight map."""
+
+    path: Path
+    weights: np.ndarray  # (S, h, w) float32
+    layer_weight: np.ndarray | float
+
+
+@dataclass
+class PreparedFrame:
+    """A frame through :meth:`FramePipeline.prepare`: everything painting it needs."""
+
+    proc: np.ndarray  # the frame at the processing size
+    jobs: list[StyleJob]
+    fixed_layers: list[Layer]  # the 'original' and 'blur' looks
+    motion: Motion | None  # from the previous prepared frame
+    blend: bool  # temporal blending for this frame
+    reset_history: bool  # the blend history ends before this frame
+    timer: StageTimer
+    layers: list[Layer] | None = None  # the painted layers, once painted
+
+
 class FramePipeline:
     def __init__(self, config: RunConfig, catalog: StyleCatalog, segmenter: Segmenter | None,
-                 threads: int = 0) -> None:
+                 threads: int = 0, spinning: bool = True) -> None:
+        """``threads`` and ``spinning``: ONNX Runtime's, per style model (see StyleModel)."""
         self.config = config
         self.catalog = catalog
         self.segmenter = segmenter
         self.refiner = MaskRefiner(config.segmentation)
-        self.blender = TemporalBlender(config.temporal)
-        self.threads = threads
+        self.motion = MotionEstimator(config.temporal)  # prepare's
+        self.blender = TemporalBlender(config.temporal)  # finish's (its own estimator is unused)
+        self.threads, self.spinning = threads, spinning
         self.models: dict[Path, StyleModel] = {}
         self.broken: set[str] = set()
         self.person = RegionState(catalog.validate(config.person.style), config.person.strength)
@@ -93,8 +134,12 @@ class FramePipeline:
         self.segmentation_on = config.segmentation.enabled and segmenter is not None
         self.styling_on = True
         self.temporal_on = config.temporal.enabled
-        self.timer = StageTimer()
+        self.timer = StageTimer()  # the last finished frame's
         self.last_mask: np.ndarray | None = None
+        self.last_proc_wh: SizeWH | None = None
+        self._raw_mask: np.ndarray | None = None  # the last segmented (or carried) mask
+        self._carried = 0  # frames since the segmenter last ran
+        self._history_reset = False  # finish() drops the blend history at the next prepared frame
         for look in (self.person.look, self.background.look):
             self._model_for(look)  # a broken model fails at start, not mid-stream
 
@@ -110,7 +155,7 @@ class FramePipeline:
             self.broken.add(look)
             return False
         state.switch(look, now)
-        self.blender.reset()
+        self._forget_history()
         return True
 
     def cycle_style(self, region: str, step: int, now: float) -> None:
@@ -127,7 +172,7 @@ class FramePipeline:
         person_look = self.person.look
         self.person.switch(self.background.look, now)
         self.background.switch(person_look, now)
-        self.blender.reset()
+        self._forget_history()
 
     def toggle_segmentation(self) -> None:
         """Off: the person's look covers the whole frame. It cannot go on without a segmenter."""
@@ -136,12 +181,27 @@ class FramePipeline:
     def toggle_styling(self) -> None:
         """Off: the frames go out unpainted."""
         self.styling_on = not self.styling_on
-        self.blender.reset()
+        self._forget_history()
 
     def change_strength(self, delta: float) -> None:
         """Add ``delta`` to both regions' strength, kept within 0..1."""
         for region in (self.person, self.background):
             region.strength = round(min(1.0, max(0.0, region.strength + delta)), 2)
+
+    def set_proc_size(self, size_wh: SizeWH) -> None:
+        """Run the networks at about ``size_wh``'s pixel count from the next frame on."""
+        size_wh = (int(size_wh[0]), int(size_wh[1]))
+        if size_wh != self.config.proc_size_wh:
+            self.config = dataclasses.replace(self.config, proc_size_wh=size_wh)
+
+    def _forget_history(self) -> None:
+        self.motion.reset()
+        self._history_reset = True
+
+    @property
+    def providers(self) -> list[str]:
+        """The ONNX Runtime execution providers the loaded style models run on."""
+        return sorted({model.provider for model in self.models.values()})
 
     def _region(self, region: str) -> RegionState:
         if region not in REGIONS:
@@ -155,7 +215,7 @@ class FramePipeline:
 
     def _model_at(self, path: Path) -> StyleModel:
         if path not in self.models:
-            self.models[path] = StyleModel(path, self.config.device, self.threads)
+            self.models[path] = StyleModel(path, self.config.device, self.threads, self.spinning)
         return self.models[path]
 
     def close(self) -> None:
@@ -167,7 +227,8 @@ class FramePipeline:
     def reset(self) -> None:
         """Forget all frame history (a new source, a seek)."""
         self.refiner.reset()
-        self.blender.reset()
+        self._forget_history()
+        self._raw_mask = None
         if self.segmenter is not None:
             self.segmenter.reset()
 
@@ -176,23 +237,82 @@ class FramePipeline:
 
         A frame of another shape than the output is centre-cropped to the output's
         aspect ratio first; nothing is stretched."""
-        self.timer.start()
+        return self.finish(self.prepare(frame, timestamp))
+
+    def prepare(self, frame: np.ndarray, timestamp: float) -> PreparedFrame:
+        """The first half of :meth:`process`: everything up to the style networks."""
+        try:
+            return self._prepare(frame, timestamp)
+        except BaseException:
+            self._forget_history()  # the motion history may be this broken frame's
+            raise
+
+    def _prepare(self, frame: np.ndarray, timestamp: float) -> PreparedFrame:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"a frame must be an (H, W, 3) uint8 RGB image, got shape {frame.shape} "
+                             f"dtype {frame.dtype}")
+        timer = StageTimer()
+        timer.start()
         framed = crop_to_aspect(frame, self.config.size_wh)
         proc = _resize(framed, self.proc_size_for(framed.shape[:2]), cv2.INTER_AREA)
-        self.timer.lap(RESIZE_IN)
+        self.last_proc_wh = (proc.shape[1], proc.shape[0])
+        timer.lap(RESIZE_IN)
         person, background = self._region_looks(timestamp)
-        mask = self._mask(proc, timestamp, person, background)
-        self.timer.lap(SEGMENT)
-        layers = self._stylized_layers(proc, mask, person, background)
-        self.timer.lap(STYLIZE)
-        composed = blend_layers(layers)
-        self.timer.lap(COMPOSE)
-        if self.temporal_on and self.styling_on:
-            composed = self.blender.blend(composed, proc)
-        self.timer.lap(TEMPORAL)
-        out = _resize(composed, self.config.size_wh, cv2.INTER_LINEAR)
-        self.timer.lap(RESIZE_OUT)
+        blend = self.temporal_on and self.styling_on
+        wants_mask = self.segmentation_on and self.segmenter is not None and person != background
+        carry = wants_mask and self.config.segmentation.every > 1
+        # The frame at flow size serves the motion and the mask: MediaPipe's models see
+        # 256x144 or less anyway, and the networks take the mask at 1/4 size.
+        small = self.motion.shrink(proc) if blend or wants_mask else None
+        motion = self.motion.estimate(proc, blending=blend, small=small) if blend or carry else None
+        timer.lap(TEMPORAL)
+        mask = None
+        if small is not None and wants_mask:
+            mask = self._mask(self.segmenter, small, timestamp, motion)
+        else:
+            self.last_mask = self._raw_mask = None
+        timer.lap(SEGMENT)
+        jobs, fixed_layers = self._plan_layers(proc, mask, person, background)
+        timer.lap(STYLIZE)
+        reset, self._history_reset = self._history_reset, False
+        return PreparedFrame(proc, jobs, fixed_layers, motion, blend, reset, timer)
+
+    def paint(self, prepared: PreparedFrame) -> PreparedFrame:
+        """The style networks' passes over a prepared frame (kept in ``prepared.layers``).
+        Holds no state: frames may be painted in any order, two at a time."""
+        prepared.timer.resume()
+        prepared.layers = [(self._model_at(job.path).run(prepared.proc, job.weights), job.layer_weight)
+                           for job in prepared.jobs]
+        prepared.timer.lap(STYLIZE)
+        return prepared
+
+    def finish(self, prepared: PreparedFrame) -> np.ndarray:
+        """The last part of :meth:`process`: paint (unless done), compose, temporal blend
+        and output size. Frames must come in the order :meth:`prepare` made them."""
+        try:
+            if prepared.layers is None:
+                self.paint(prepared)
+            timer = prepared.timer
+            timer.resume()
+            if prepared.reset_history:
+                self.blender.reset()
+            composed = blend_layers((prepared.layers or []) + prepared.fixed_layers)
+            timer.lap(COMPOSE)
+            if prepared.blend:
+                composed = self.blender.apply(composed, prepared.motion)
+            timer.lap(TEMPORAL)
+            out = _resize(composed, self.config.size_wh, cv2.INTER_LINEAR)
+            timer.lap(RESIZE_OUT)
+        except BaseException:
+            self.blender.reset()  # the next frame's motion is from this one, which has no output
+            raise
+        self.timer = timer
         return out
+
+    def abandon(self, prepared: PreparedFrame | None = None) -> None:
+        """A prepared frame will not be finished (painting it failed): the blend history
+        ends here, where :meth:`finish` would have continued it."""
+        self.blender.reset()
 
     def proc_size_for(self, shape_hw: tuple[int, int]) -> SizeWH:
         """Where the networks run for frames of ``shape_hw``: the configured processing
@@ -206,15 +326,28 @@ class FramePipeline:
         duration = self.config.crossfade_s
         return self.person.region_look(now, duration), self.background.region_look(now, duration)
 
-    def _mask(self, proc: np.ndarray, now: float, person: RegionLook, background: RegionLook) -> np.ndarray | None:
-        if not self.segmentation_on or self.segmenter is None or person == background:
-            self.last_mask = None
-            return None
-        raw = self.segmenter.segment(proc, int(now * 1000))
-        self.last_mask = self.refiner.refine(raw, proc)
+    def _mask(self, segmenter: Segmenter | None, small: tuple[np.ndarray, np.ndarray], now: float,
+              motion: Motion | None) -> np.ndarray:
+        """Segment the frame, or (every ``segmentation.every`` frames but one) carry the
+        last mask along the motion; then refine. At flow size (``small``: RGB, grey)."""
+        rgb, grey = small
+        if (motion is not None and self._raw_mask is not None
+                and self._carried + 1 < self.config.segmentation.every):
+            raw = motion.carry(self._raw_mask)
+            self._carried += 1
+        elif segmenter is not None:
+            raw = segmenter.segment(rgb, int(now * 1000))
+            self._carried = 0
+        else:
+            raise LiveNSTError("segmentation is on but the pipeline has no segmenter")
+        self._raw_mask = raw
+        feather_px = self.config.segmentation.feather_px
+        if feather_px > 0 and self.last_proc_wh is not None:  # the radius is at the processing size
+            feather_px = max(1, round(feather_px * grey.shape[1] / self.last_proc_wh[0]))
+        self.last_mask = self.refiner.refine(raw, grey, feather_px)
         return self.last_mask
 
-    def _stylized_layers(self, proc, mask, person, background) -> list[tuple[np.ndarray, np.ndarray | float]]:
+    def _plan_layers(self, proc, mask, person, background) -> tuple[list[StyleJob], list[Layer]]:
         small_mask = None if mask is None else cv2.resize(
             mask, (max(1, proc.shape[1] // WEIGHTS_DOWNSCALE), max(1, proc.shape[0] // WEIGHTS_DOWNSCALE)),
             interpolation=cv2.INTER_AREA)
@@ -226,14 +359,10 @@ class FramePipeline:
         specials = [look for look in BUILT_IN_LOOKS if look in small_maps]
         # One layer covers the frame alone: its weight map is never used, so skip it.
         maps = small_maps if len(by_model) + len(specials) == 1 else look_maps(mask, person, background)
-        layers: list[tuple[np.ndarray, np.ndarray | float]] = []
-        for path, looks in by_model.items():
-            model = self._model_at(path)
-            weights = self._style_weights(model, looks, small_maps, small_mask, proc.shape[:2])
-            layers.append((model.run(proc, weights), sum(maps[look] for look in looks)))
-        for look in specials:
-            layers.append((proc if look == ORIGINAL else blurred(proc), maps[look]))
-        return layers
+        jobs = [StyleJob(path, self._style_weights(self._model_at(path), looks, small_maps, small_mask, proc.shape[:2]),
+                         sum(maps[look] for look in looks)) for path, looks in by_model.items()]
+        fixed = [(proc if look == ORIGINAL else blurred(proc), maps[look]) for look in specials]
+        return jobs, fixed
 
     def _style_weights(self, model: StyleModel, looks: list[str], small_maps, small_mask, shape_hw) -> np.ndarray:
         """(S, h, w) weights over the model's styles, normalised where the model is used."""
@@ -248,7 +377,8 @@ class FramePipeline:
         return weights / np.maximum(weights.sum(axis=0, keepdims=True), 1e-6)
 
 
-def build_pipeline(config: RunConfig, catalog: StyleCatalog | None = None, threads: int = 0) -> FramePipeline:
+def build_pipeline(config: RunConfig, catalog: StyleCatalog | None = None, threads: int = 0,
+                   spinning: bool = True) -> FramePipeline:
     """The pipeline ``config`` describes: the installed styles (or ``catalog``), and a
     MediaPipe segmenter when segmentation is on. Bad styles or models fail here; the
     segmenter is then closed again."""
@@ -258,7 +388,7 @@ def build_pipeline(config: RunConfig, catalog: StyleCatalog | None = None, threa
     if config.segmentation.enabled:
         segmenter = MediaPipeSegmenter(resolve_segmentation_model(config.segmentation.model))
     try:
-        return FramePipeline(config, catalog, segmenter, threads)
+        return FramePipeline(config, catalog, segmenter, threads, spinning)
     except BaseException:
         if segmenter is not None:
             segmenter.close()

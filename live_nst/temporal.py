@@ -11,11 +11,17 @@ blended with the new stylised frame, but only where the motion is trustworthy:
 
 Where either check fails the new stylised frame is used as it is, so moving things do
 not leave ghosts. A scene cut (large mean input change) forgets the history.
+
+The work is split in two, so that a caller can run them on different frames at once:
+:class:`MotionEstimator` needs only the inputs (flow, trust and the remap maps, computed
+once per frame and also used to carry the person mask along), :class:`TemporalBlender`
+warps the previous output and blends. ``TemporalBlender.blend`` does both.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -36,13 +42,38 @@ DISTRUST_GROW_PX = 1  # distrust spreads a little, so occlusion borders do not s
 # Fewer trusted pixels than this is a cut the mean change missed (measured: 0% trusted
 # across cuts between the measurement clips, 31% or more within them).
 MIN_TRUSTED_FRACTION = 0.05
+FLOW_SIZE_WH = (320, 180)
 
 
-class TemporalBlender:
-    """Stateful: call :meth:`blend` once per frame, :meth:`reset` on style switches,
-    source changes and seeks."""
+@dataclass
+class Motion:
+    """Where each pixel of the current frame was in the previous one, from the inputs.
 
-    def __init__(self, config: TemporalConfig, flow_size_wh: tuple[int, int] = (320, 180)) -> None:
+    ``small_maps``: remap maps at flow size (x, y float32); ``full_maps``: fixed-point
+    remap maps at frame size and ``weight_prev`` / ``weight_new``: the blend weights of
+    the warped previous output and the new frame (None when only the maps were asked for).
+    """
+
+    shape_hw: tuple[int, int]
+    small_maps: tuple[np.ndarray, np.ndarray]
+    full_maps: tuple[np.ndarray, np.ndarray] | None = None
+    weight_prev: np.ndarray | None = None
+    weight_new: np.ndarray | None = None
+
+    def carry(self, image: np.ndarray) -> np.ndarray:
+        """The previous frame's ``image`` (a mask, any size) moved to where its pixels are
+        now, at flow size."""
+        height, width = self.small_maps[0].shape
+        if image.shape[:2] != (height, width):
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        return cv2.remap(image, *self.small_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+class MotionEstimator:
+    """Stateful (the previous input at flow size): call :meth:`estimate` once per frame,
+    :meth:`reset` on style switches, source changes and seeks."""
+
+    def __init__(self, config: TemporalConfig, flow_size_wh: tuple[int, int] = FLOW_SIZE_WH) -> None:
         if len(flow_size_wh) != 2 or min(flow_size_wh) < 16:
             raise ValueError(f"flow_size_wh must be (width, height), each at least 16 px, got {flow_size_wh}")
         self.config = config
@@ -57,11 +88,9 @@ class TemporalBlender:
         self._small_grid: tuple[np.ndarray, np.ndarray] = (np.empty((0, 0), np.float32),) * 2
         self._full_grid: np.ndarray = np.empty((0, 0, 2), np.float32)
         self._prev_small: tuple[np.ndarray, np.ndarray] | None = None  # input at flow size: RGB, grey
-        self._prev_output: np.ndarray | None = None
 
     def reset(self) -> None:
         self._prev_small = None
-        self._prev_output = None
 
     def _set_shape(self, shape_hw: tuple[int, int]) -> None:
         """Size the flow for a new frame size: about flow_size_wh's pixel count, the
@@ -73,54 +102,51 @@ class TemporalBlender:
         self._shape_hw = shape_hw
         self.reset()
 
-    def blend(self, stylized: np.ndarray, frame: np.ndarray) -> np.ndarray:
-        """Stylised frame + its input frame (both (H, W, 3) uint8 RGB) -> steadied frame.
-
-        Returns a new array each call; it is also kept as history, so do not write into it.
-        """
-        _check_pair(stylized, frame)
+    def shrink(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``frame`` at flow size: RGB and grey (what :meth:`estimate` works on)."""
         if frame.shape[:2] != self._shape_hw:
             self._set_shape(frame.shape[:2])
-        small = self._small_input(frame)
-        prev_small, prev_output = self._prev_small, self._prev_output
-        self._prev_small = small
-        if self.config.blend <= 0 or prev_small is None or prev_output is None:
-            return self._keep(stylized)
-        change = float(cv2.mean(cv2.absdiff(small[1], prev_small[1]))[0]) / 255.0
-        if change > self.config.scene_cut:
-            log.debug("scene cut (mean change %.3f > %.3f): temporal history reset", change, self.config.scene_cut)
-            return self._keep(stylized)
-        backward, weight_small = self._flow_and_trust(small, prev_small)
-        if cv2.countNonZero(weight_small) < MIN_TRUSTED_FRACTION * weight_small.size:
-            log.debug("almost no pixel follows the motion: treated as a scene cut")
-            return self._keep(stylized)
-        map1, map2 = self._full_map(backward, stylized.shape[:2])
-        warped = cv2.remap(prev_output, map1, map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        height, width = stylized.shape[:2]
-        weight_prev = cv2.resize(weight_small, (width, height), interpolation=cv2.INTER_LINEAR)
-        weight_new = cv2.subtract(1.0, weight_prev)  # type: ignore[call-overload]  # cv2's stub: a scalar operand is fine
-        out = cv2.blendLinear(warped, stylized, weight_prev, weight_new)
-        self._prev_output = out
-        return out
-
-    def _keep(self, stylized: np.ndarray) -> np.ndarray:
-        self._prev_output = stylized.copy()  # the caller may reuse its buffer
-        return self._prev_output
-
-    def _small_input(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # Downscale first (INTER_AREA also averages camera noise away), then grey.
         small = cv2.resize(frame, self._small_wh, interpolation=cv2.INTER_AREA)
         return small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
 
-    def _flow_and_trust(self, small: tuple[np.ndarray, np.ndarray],
-                        prev_small: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Backward flow (current -> previous) and the weight of the previous output."""
-        (rgb, grey), (prev_rgb, prev_grey) = small, prev_small
-        backward = self._flow.calc(grey, prev_grey, None)  # type: ignore[call-overload]  # cv2's stub: flow may be None
-        forward = self._flow.calc(prev_grey, grey, None)  # type: ignore[call-overload]  # cv2's stub: flow may be None
+    def estimate(self, frame: np.ndarray, blending: bool = True,
+                 small: tuple[np.ndarray, np.ndarray] | None = None) -> Motion | None:
+        """The motion from the previous frame to ``frame`` ((H, W, 3) uint8 RGB); None when
+        there is no previous frame or a scene cut came between. ``blending`` False: only
+        the maps at flow size (enough to carry a mask along), no trust or full-size maps.
+        ``small``: the frame's :meth:`shrink`, when the caller has it already."""
+        if small is None or frame.shape[:2] != self._shape_hw:
+            small = self.shrink(frame)
+        prev_small, self._prev_small = self._prev_small, small
+        if prev_small is None:
+            return None
+        change = float(cv2.mean(cv2.absdiff(small[1], prev_small[1]))[0]) / 255.0
+        if change > self.config.scene_cut:
+            log.debug("scene cut (mean change %.3f > %.3f): temporal history reset", change, self.config.scene_cut)
+            return None
+        backward = self._flow.calc(small[1], prev_small[1], None)  # type: ignore[call-overload]  # stub: flow may be None
         grid_x, grid_y = self._small_grid
         flow_x, flow_y = cv2.split(backward)
-        map_x, map_y = cv2.add(grid_x, flow_x), cv2.add(grid_y, flow_y)
+        motion = Motion(frame.shape[:2], (cv2.add(grid_x, flow_x), cv2.add(grid_y, flow_y)))
+        if not blending or self.config.blend <= 0:
+            return motion
+        weight_small = self._trust(small, prev_small, backward, motion.small_maps)
+        if cv2.countNonZero(weight_small) < MIN_TRUSTED_FRACTION * weight_small.size:
+            log.debug("almost no pixel follows the motion: treated as a scene cut")
+            return None
+        height, width = frame.shape[:2]
+        motion.full_maps = self._full_maps(backward, (height, width))
+        motion.weight_prev = cv2.resize(weight_small, (width, height), interpolation=cv2.INTER_LINEAR)
+        motion.weight_new = cv2.subtract(1.0, motion.weight_prev)  # type: ignore[call-overload]  # stub: scalar is fine
+        return motion
+
+    def _trust(self, small: tuple[np.ndarray, np.ndarray], prev_small: tuple[np.ndarray, np.ndarray],
+               backward: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """The weight of the warped previous output at flow size: blend where both checks pass."""
+        (rgb, grey), (prev_rgb, prev_grey) = small, prev_small
+        forward = self._flow.calc(prev_grey, grey, None)  # type: ignore[call-overload]  # cv2's stub: flow may be None
+        map_x, map_y = maps
         # In colour: a red thing on a background of the same brightness is invisible in grey.
         warped_prev = cv2.remap(prev_rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         red, green, blue = cv2.split(cv2.absdiff(rgb, warped_prev))
@@ -134,15 +160,54 @@ class TemporalBlender:
         outside = (map_x < 0) | (map_x > w - 1) | (map_y < 0) | (map_y > h - 1)
         trust[outside] = 0.0  # came from outside the previous frame: nothing to reuse
         trust = cv2.erode(trust, self._grow_kernel)
-        return backward, cv2.multiply(trust, float(self.config.blend))
+        return cv2.multiply(trust, float(self.config.blend))
 
-    def _full_map(self, backward: np.ndarray, shape_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    def _full_maps(self, backward: np.ndarray, shape_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Small backward flow -> full-size remap maps (fixed point: faster remap)."""
         height, width = shape_hw
         w, h = self._small_wh
         scaled = cv2.multiply(backward, (width / w, height / h, 0.0, 0.0))  # flow in full-size px
         positions = cv2.add(cv2.resize(scaled, (width, height), interpolation=cv2.INTER_LINEAR), self._full_grid)
         return cv2.convertMaps(positions, None, cv2.CV_16SC2)  # type: ignore[call-overload]  # stub: map2 may be None
+
+
+class TemporalBlender:
+    """Stateful (the previous output): call :meth:`blend` once per frame (or :meth:`apply`
+    with a :class:`Motion` estimated elsewhere), :meth:`reset` on style switches, source
+    changes and seeks."""
+
+    def __init__(self, config: TemporalConfig, flow_size_wh: tuple[int, int] = FLOW_SIZE_WH) -> None:
+        self.config = config
+        self.motion = MotionEstimator(config, flow_size_wh)  # what blend() uses
+        self._prev_output: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.motion.reset()
+        self._prev_output = None
+
+    def blend(self, stylized: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """Stylised frame + its input frame (both (H, W, 3) uint8 RGB) -> steadied frame.
+
+        Returns a new array each call; it is also kept as history, so do not write into it.
+        """
+        _check_pair(stylized, frame)
+        return self.apply(stylized, self.motion.estimate(frame))
+
+    def apply(self, stylized: np.ndarray, motion: Motion | None) -> np.ndarray:
+        """Blend ``stylized`` with the previous output warped along ``motion`` (the motion
+        from the previous frame to this one; None: no usable history)."""
+        prev = self._prev_output
+        if (motion is None or motion.weight_prev is None or motion.weight_new is None or motion.full_maps is None
+                or prev is None or prev.shape != stylized.shape or motion.shape_hw != stylized.shape[:2]):
+            return self._keep(stylized)
+        warped = cv2.remap(prev, *motion.full_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.blendLinear(warped, stylized, motion.weight_prev, motion.weight_new)
+        self._prev_output = out
+        return out
+
+    def _keep(self, stylized: np.ndarray) -> np.ndarray:
+        self._prev_output = stylized.copy()  # the caller may reuse its buffer
+        return self._prev_output
 
 
 def _grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

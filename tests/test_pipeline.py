@@ -14,7 +14,7 @@ import pytest
 
 from live_nst.bench.metrics import read_video, warping_error
 from live_nst.catalog import StyleCatalog
-from live_nst.config import RegionConfig, RunConfig, TemporalConfig
+from live_nst.config import RegionConfig, RunConfig, SegmentationConfig, TemporalConfig
 from live_nst.inference import StyleModel
 from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline
 from live_nst.segment import MediaPipeSegmenter
@@ -150,6 +150,51 @@ def test_intents_change_the_looks(catalog, segmentation_model, two_styles):
     pipeline.toggle_styling()
     frame = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     assert np.array_equal(pipeline.process(frame, 0.1), frame)
+
+
+class CountingSegmenter:
+    """The real MediaPipe segmenter, counting its calls."""
+
+    def __init__(self, model_path) -> None:
+        self.inner, self.calls = MediaPipeSegmenter(model_path), 0
+
+    def segment(self, frame, timestamp_ms):
+        self.calls += 1
+        return self.inner.segment(frame, timestamp_ms)
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize("every", [1, 2, 3])
+def test_the_segmenter_runs_every_nth_frame_and_the_mask_follows_the_person(catalog, segmentation_model,
+                                                                             greenscreen, two_styles, every):
+    frames, alphas = greenscreen
+    config = RunConfig(size_wh=frame_size(frames), proc_size_wh=(320, 180), person=RegionConfig(two_styles[0]),
+                       background=RegionConfig(two_styles[1]),
+                       segmentation=dataclasses.replace(SegmentationConfig(), every=every))
+    segmenter = CountingSegmenter(segmentation_model)
+    pipeline = FramePipeline(config, catalog, segmenter)
+    _OPEN.append(pipeline)
+    for index, frame in enumerate(frames):
+        pipeline.prepare(frame, index / 25.0)
+        mask = cv2.resize(pipeline.last_mask, frame_size(frames), interpolation=cv2.INTER_LINEAR)
+        inside, outside = regions(alphas[index])
+        assert mask[inside].mean() > 0.8 and mask[outside].mean() < 0.2, f"frame {index}: the mask lost the person"
+    assert segmenter.calls == -(-len(frames) // every)
+
+
+def test_a_new_processing_size_takes_effect_at_the_next_frame(catalog, segmentation_model, greenscreen, two_styles):
+    frames, _ = greenscreen
+    pipeline = make_pipeline(catalog, segmentation_model, *two_styles, frame_size(frames), temporal=True)
+    out = run(pipeline, frames[:2])
+    pipeline.set_proc_size((160, 90))
+    after = [pipeline.process(frame, 1.0 + index / 25.0) for index, frame in enumerate(frames[2:4])]
+    assert pipeline.last_proc_wh is not None and pipeline.last_proc_wh[0] * pipeline.last_proc_wh[1] <= 160 * 96
+    assert {image.shape for image in out + after} == {frames[0].shape}, "the output size never changes"
 
 
 def _renamed_copy(source, target, prefix):
