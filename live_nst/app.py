@@ -1,14 +1,18 @@
 """The live loop: source -> pipeline -> sink, with hotkeys applied between frames.
 
-Devices, threads and clocks live here; the pipeline stays pure: hotkey commands are
-drained here and become calls of the pipeline's intent methods. One bad frame never
-ends the stream: the error is logged (at a limited rate) and the last good frame is
-sent again.
+Devices, threads and clocks live here; the pipeline stays pure. The stages overlap
+(:mod:`live_nst.overlap`): the next frames are read, prepared and painted on worker
+threads while this thread finishes and sends the current one. Hotkey commands are
+drained here and handed to the preparing thread as calls of the pipeline's intent
+methods; so is the processing size the quality controller (:mod:`live_nst.quality`)
+chooses. One bad frame never ends the stream: the error is logged (at a limited rate)
+and the last good frame is sent again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -21,13 +25,19 @@ import numpy as np
 from live_nst.config import RunConfig
 from live_nst.controls import Command, CommandQueue, GlobalHotkeys, KeyMap
 from live_nst.errors import ConfigError
+from live_nst.overlap import Ready, StageOverlap, auto_painters, network_threads
 from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline, build_pipeline
+from live_nst.quality import QualityController, SizeChange
 from live_nst.sinks import Sink, open_sink_with_fallback
-from live_nst.sources import Source, open_source
+from live_nst.sources import Frame, Source, open_source
 
 log = logging.getLogger(__name__)
 
 STRENGTH_STEP = 0.1  # one press of the strength keys
+# The share of the cores a pipeline that cannot keep up keeps busy (measured on 2 cores:
+# 0.84-0.93 over the processing sizes), so CPU time / (cores * CPU_SHARE) is the wall
+# time a frame takes when the source does not hold it back: within 5% at every size measured.
+CPU_SHARE = 0.9
 EXIT_OK, EXIT_NOTHING_PAINTED = 0, 1
 
 # What each hotkey asks of the pipeline (QUIT and SNAPSHOT are the loop's own).
@@ -86,6 +96,20 @@ class LoopStats:
         return self.frames - self.errors
 
 
+def frame_time_ms(now: float, cpu: float, index: int, last: tuple[float, float, int],
+                  cores: int | None = None) -> float:
+    """What a frame took, from the wall and process CPU clocks (s) and the source's frame
+    index now and at the last frame sent: this process's CPU time over the share of the
+    cores it can use; when the source had to skip frames (something else may be holding
+    the cores), at least the wall time between the two frames."""
+    last_now, last_cpu, last_index = last
+    cores = cores or os.cpu_count() or 1
+    needed = (cpu - last_cpu) * 1000.0 / (cores * CPU_SHARE)
+    if index - last_index > 1:
+        needed = max(needed, (now - last_now) * 1000.0)
+    return needed
+
+
 def exit_code(stats: LoopStats, stopped_by_user: bool) -> int:
     """``live-nst run``'s exit code: 1 (EXIT_NOTHING_PAINTED) when not one frame could be
     painted and sent: every frame failed, or the source ended before delivering one.
@@ -110,7 +134,10 @@ def lost_card(last: np.ndarray | None, size_wh: tuple[int, int]) -> np.ndarray:
 
 class LiveLoop:
     def __init__(self, source: Source, pipeline: FramePipeline, sink: Sink, commands: CommandQueue,
-                 keymap: KeyMap, snapshot_dir: Path = Path(".")) -> None:
+                 keymap: KeyMap, snapshot_dir: Path = Path("."), painters: int | None = None,
+                 quality: QualityController | None = None) -> None:
+        """``painters``: style-network threads (see StageOverlap; None: the config's, else
+        auto). ``quality``: the processing-size controller (None: one from the config)."""
         self.source, self.pipeline, self.sink = source, pipeline, sink
         self.commands, self.keymap = commands, keymap
         self.snapshot_dir = snapshot_dir
@@ -119,39 +146,76 @@ class LiveLoop:
         self.running = False
         self.stopped_by_user = False  # the quit key, or Ctrl-C as the caller reports it
         self._errors = RateLimitedLog()
+        config = pipeline.config
+        if painters is None:
+            painters = config.painters if config.painters is not None else auto_painters(pipeline.providers)
+        # Wait at most two frame periods, so a lost camera's card still goes out at a
+        # steady rate and video apps keep showing a live picture.
+        self.runner = StageOverlap(source, pipeline, painters, read_timeout=2.0 / config.fps)
+        self.quality = quality or QualityController(config.proc_size_wh, config.fps, enabled=config.adaptive)
+        self.shown_proc_wh: tuple[int, int] | None = None  # the processing size of the frame on show
+        self._last_sent: tuple[float, float, int] | None = None  # wall s, CPU s, source index
 
     def run(self, max_frames: int | None = None) -> LoopStats:
         self.running = True
-        # Wait at most two frame periods, so a lost camera's card still goes out at a
-        # steady rate and video apps keep showing a live picture.
-        timeout = 2.0 / self.pipeline.config.fps
-        while self.running and (max_frames is None or self.stats.frames < max_frames):
-            self._handle_commands()
-            if not self.running:
-                break
-            frame = self.source.read(timeout=timeout)
-            if frame is None:
-                if self.source.ended:
+        self.runner.start()
+        try:
+            while self.running and (max_frames is None or self.stats.frames < max_frames):
+                self._handle_commands()
+                if not self.running:
                     break
-                if self.source.lost:
-                    self.sink.send(lost_card(self.last_good, self.pipeline.config.size_wh), self.overlay())
-                continue
-            self.sink.send(self._paint(frame.image, frame.timestamp), self.overlay())
-            self.stats.frames += 1
-            self.stats.send_times.append(time.monotonic())
-            self.stats.latencies_ms.append((time.monotonic() - frame.timestamp) * 1000.0)
+                ready = self.runner.take(timeout=2.0 / self.pipeline.config.fps)
+                if ready is None:
+                    continue
+                if ready.frame is None:
+                    if ready.ended:
+                        break
+                    if ready.lost:
+                        self.sink.send(lost_card(self.last_good, self.pipeline.config.size_wh), self.overlay())
+                    continue
+                self.sink.send(self._paint(ready), self.overlay())
+                self._count(ready.frame)
+        finally:
+            self.runner.stop()  # also applies the commands still waiting
         return self.stats
 
-    def _paint(self, image: np.ndarray, timestamp: float) -> np.ndarray:
+    def _paint(self, ready: Ready) -> np.ndarray:
+        frame = ready.frame
+        if frame is None:
+            raise ValueError("_paint needs a Ready that carries a frame")
         try:
-            self.last_good = self.pipeline.process(image, timestamp)
+            if ready.error is not None:
+                raise ready.error
+            if ready.prepared is None:
+                raise ValueError("a frame arrived neither prepared nor failed")
+            self.last_good = self.pipeline.finish(ready.prepared)
+            self.shown_proc_wh = ready.prepared.proc.shape[1::-1]
         except Exception as exc:  # noqa: BLE001 - the stream must survive any one frame
             self.stats.errors += 1
+            self.pipeline.abandon(ready.prepared)
             self._errors.error("frame %d failed, resending the last good frame: %s", self.stats.frames, exc)
             if self.last_good is None:
                 w, h = self.pipeline.config.size_wh
+                image = frame.image
                 self.last_good = cv2.resize(image, (w, h)) if image.ndim == 3 else np.zeros((h, w, 3), np.uint8)
         return self.last_good
+
+    def _count(self, frame: Frame) -> None:
+        """Statistics, and what a frame took for the quality controller."""
+        now, cpu = time.monotonic(), time.process_time()
+        self.stats.frames += 1
+        self.stats.send_times.append(now)
+        self.stats.latencies_ms.append((now - frame.timestamp) * 1000.0)
+        if self._last_sent is not None:
+            change = self.quality.observe(frame_time_ms(now, cpu, frame.index, self._last_sent))
+            if change is not None:
+                self._resize(change)
+        self._last_sent = (now, cpu, frame.index)
+
+    def _resize(self, change: SizeChange) -> None:
+        log.info("processing size %dx%d -> %dx%d: frames needed %.0f ms, %.0f ms allowed at %.0f fps",
+                 *change.old, *change.new, change.frame_ms, change.budget_ms, self.pipeline.config.fps)
+        self.runner.submit(lambda pipeline: pipeline.set_proc_size(change.new))
 
     def _handle_commands(self) -> None:
         pending = self.commands.drain()
@@ -166,9 +230,8 @@ class LiveLoop:
         elif command is Command.SNAPSHOT:
             self.snapshot()
         else:
-            PIPELINE_INTENTS[command](self.pipeline, time.monotonic())
-            log.info("%s -> person %s, background %s", command.value, self.pipeline.person.look,
-                     self.pipeline.background.look)
+            now = time.monotonic()
+            self.runner.submit(lambda pipeline: _apply_intent(pipeline, command, now))
 
     def snapshot(self) -> Path | None:
         if self.last_good is None:
@@ -182,19 +245,29 @@ class LiveLoop:
 
     def overlay(self) -> list[str]:
         p = self.pipeline
+        proc_w, proc_h = self.shown_proc_wh or p.config.proc_size_wh
         return [
-            f"{self.stats.fps:4.1f} fps  latency {self.stats.latency_ms:4.0f} ms",
+            f"{self.stats.fps:4.1f} fps  latency {self.stats.latency_ms:4.0f} ms  "
+            f"processing {proc_w}x{proc_h}{' (adaptive)' if self.quality.enabled else ''}",
             f"person: {p.person.look} ({p.person.strength:.1f})   background: {p.background.look} "
             f"({p.background.strength:.1f})",
             *self.keymap.help_lines(),
         ]
 
 
+def _apply_intent(pipeline: FramePipeline, command: Command, now: float) -> None:
+    PIPELINE_INTENTS[command](pipeline, now)
+    log.info("%s -> person %s, background %s", command.value, pipeline.person.look, pipeline.background.look)
+
+
 def run_live(config: RunConfig, max_frames: int | None = None) -> int:
     """``live-nst run``: returns the process exit code (see :func:`exit_code`)."""
     if config.source.startswith("file:"):
         raise ConfigError("--source takes webcam:N, sample, auto or a video path (no 'file:' prefix)")
-    pipeline = build_pipeline(config)  # bad styles or models stop here, before any device opens
+    # Bad styles or models stop here, before any device opens. The network's threads
+    # share the cores with the other stages, so they sleep when idle instead of spinning.
+    threads = network_threads(config.painters if config.painters is not None else auto_painters([]))
+    pipeline = build_pipeline(config, threads=threads, spinning=False)
     commands = CommandQueue()
     hotkeys = GlobalHotkeys(config.keys, commands)
     try:

@@ -55,6 +55,9 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         changes["size_wh"] = parse_size(args.size, "--size")
     if getattr(args, "no_global_hotkeys", False):
         changes["keys"] = dataclasses.replace(config.keys, global_hotkeys=False)
+    if getattr(args, "no_adaptive", False):
+        changes["adaptive"] = False
+    changes["painters"] = getattr(args, "painters", None)
     return config.with_overrides(**changes)
 
 
@@ -175,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--virtualcam-backend", help="pyvirtualcam backend: obs, unitycapture, v4l2loopback")
     run.add_argument("--virtualcam-device", help="virtual camera device, e.g. /dev/video10")
     run.add_argument("--no-global-hotkeys", action="store_true", help="keys only in the preview window")
+    run.add_argument("--no-adaptive", action="store_true",
+                     help="keep --proc-size fixed (default: step it down when the machine cannot hold --fps)")
+    run.add_argument("--painters", type=int, metavar="N",
+                     help="style-network passes run side by side (default: 2 on a CPU, 1 on a GPU)")
     _add_look_options(run)
     run.set_defaults(handler=cmd_run)
 

@@ -124,6 +124,55 @@ def test_hotkey_commands_apply_between_frames(pipeline, tmp_path):
     assert len(snapshots) == 1 and cv2.imread(str(snapshots[0])).shape == (SIZE_WH[1], SIZE_WH[0], 3)
 
 
+def test_the_overlay_shows_the_frame_rate_and_the_processing_size(pipeline):
+    loop, _, _ = loop_over("ffff", pipeline)
+    first = loop.overlay()[0]
+    assert "fps" in first and f"processing {SIZE_WH[0]}x{SIZE_WH[1]} (adaptive)" in first
+
+
+class SkippingCamera(ScriptedCamera):
+    """A camera faster than the pipeline: it drops a frame between two reads."""
+
+    def read(self, timeout=None):
+        frame = super().read(timeout)
+        return None if frame is None else dataclasses.replace(frame, index=2 * frame.index)
+
+
+def test_a_machine_that_cannot_hold_the_rate_steps_the_processing_size_down(config, segmentation_model, caplog):
+    """240 fps at 640x360 is beyond any machine this pipeline runs on: the processing
+    size steps down (and says so), never below the floor, the output size unchanged."""
+    from live_nst.quality import FLOOR_WH, QualityController, QualityTiming
+
+    config = dataclasses.replace(config, size_wh=(640, 360), proc_size_wh=(640, 360), fps=240.0)
+    made = build_pipeline(config)
+    quick = QualityTiming(window_s=0.05, startup_s=0.0, settle_s=0.0)
+    try:
+        camera = SkippingCamera("f" * 40, size_wh=(640, 360))
+        sink = NullSink()
+        loop = LiveLoop(camera, made, sink, CommandQueue(), KeyMap.from_config(config.keys),
+                        quality=QualityController(config.proc_size_wh, config.fps, timing=quick))
+        with caplog.at_level("INFO", logger="live_nst.app"):
+            stats = loop.run()
+    finally:
+        made.close()
+    assert stats.frames == 40 and sink.last.shape == (360, 640, 3)
+    changes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("processing size")]
+    assert changes and "640x360 ->" in changes[0] and "allowed at 240 fps" in changes[0]
+    assert loop.quality.size_wh == FLOOR_WH and made.config.proc_size_wh == FLOOR_WH
+    assert loop.shown_proc_wh == FLOOR_WH and f"processing {FLOOR_WH[0]}x{FLOOR_WH[1]}" in loop.overlay()[0]
+
+
+def test_no_adaptive_keeps_the_processing_size(config, segmentation_model):
+    config = dataclasses.replace(config, proc_size_wh=(640, 360), fps=240.0, adaptive=False)
+    made = build_pipeline(config)
+    try:
+        loop = LiveLoop(SkippingCamera("f" * 12), made, NullSink(), CommandQueue(), KeyMap.from_config(config.keys))
+        loop.run()
+    finally:
+        made.close()
+    assert made.config.proc_size_wh == (640, 360) and "(adaptive)" not in loop.overlay()[0]
+
+
 def test_every_command_is_handled_by_the_loop_or_a_pipeline_intent():
     assert set(PIPELINE_INTENTS) | {Command.QUIT, Command.SNAPSHOT} == set(Command)
     assert not {Command.QUIT, Command.SNAPSHOT} & set(PIPELINE_INTENTS)

@@ -38,6 +38,9 @@ def test_toml_file_sets_every_section(tmp_path):
     ({"keys": {"quit": "qq"}}, "single character"),
     ({"colour": {}}, "unknown sections"),
     ({"run": {"sorce": "sample"}}, "sorce"),
+    ({"run": {"adaptive": "yes"}}, "adaptive must be true or false"),
+    ({"run": {"painters": 9}}, "painters must be a whole number"),
+    ({"segmentation": {"every": 0}}, "segmentation.every must be a whole number"),
 ])
 def test_bad_values_name_the_problem(raw, message):
     with pytest.raises(ConfigError, match=message):
@@ -56,3 +59,17 @@ def test_unreadable_files_are_config_errors(tmp_path):
 def test_overrides_ignore_unset_flags():
     config = RunConfig().with_overrides(fps=None, device="cpu")
     assert config.fps == RunConfig().fps and config.device == "cpu"
+
+
+def test_adaptive_quality_is_on_by_default_and_a_config_key_or_flag_turns_it_off(tmp_path):
+    from live_nst.cli import _config_from_args, build_parser
+
+    assert RunConfig().adaptive is True and RunConfig().painters is None
+    path = tmp_path / "live-nst.toml"
+    path.write_text("[run]\nadaptive = false\npainters = 1\n[segmentation]\nevery = 3\n")
+    config = load_config(path)
+    assert config.adaptive is False and config.painters == 1 and config.segmentation.every == 3
+    args = build_parser().parse_args(["run", "--no-adaptive", "--painters", "0"])
+    flagged = _config_from_args(args)
+    assert flagged.adaptive is False and flagged.painters == 0
+    assert _config_from_args(build_parser().parse_args(["run"])).adaptive is True
