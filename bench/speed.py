@@ -1,19 +1,22 @@
 """Speed: the whole live pipeline on a clip, with a null sink, per provider and size.
 
-Each frame goes the way a live frame goes, in one thread so every stage can be timed:
-the project's own source decodes it from the clip (unpaced, so the pipeline's capacity
-is measured, not the clip's frame rate) and it is brought to the input size (1280x720
-by default: what a webcam delivers; the default clip needs no resize), then
-``FramePipeline.process`` (resize to the processing size, segment + refine, stylize,
-compose, temporal blend, resize to the output size), then the conversion a virtual
-camera makes (RGB to I420, as pyvirtualcam does natively for v4l2loopback; OBS takes
-NV12, the same cost) and the project's NullSink. The pipeline's own stage timer gives
-the middle stages.
+Each frame goes the way a live frame goes, through the live loop's stage overlap
+(``live_nst.overlap``, with the painters and ONNX Runtime threads ``live-nst run``
+would use): the front thread reads it with the project's own source, which decodes it
+from the clip (unpaced, so the pipeline's capacity is measured, not the clip's frame
+rate) and brings it to the input size (1280x720 by default: what a webcam delivers; the
+default clip needs no resize), and prepares it (resize to the processing size, motion,
+segment or carry the mask + refine, style weights); painter threads run the style
+network; this thread finishes it (compose, temporal blend, resize to the output size),
+converts it as a virtual camera does (RGB to I420, as pyvirtualcam does natively for
+v4l2loopback; OBS takes NV12, the same cost) and sends it to the project's NullSink.
 
-Reported per (provider, processing size): throughput fps (frames / summed frame time),
-per-stage median and p95 ms, and latency from the capture timestamp (the moment the
-decoded frame is there, as a camera stamps it) to the end of the send. The first
-``warmup`` frames are run but not counted.
+Reported per (provider, processing size): throughput fps (frames / wall time), per-stage
+median and p95 ms (each stage's own wall time on its thread: with the stages running at
+once on shared cores they overlap and are longer than alone, so they do not add up to
+the frame time; ``total`` is the time between two frames going out), and latency from
+the capture timestamp (the moment the decoded frame is there, as a camera stamps it) to
+the end of the send. The first ``warmup`` frames are run but not counted.
 """
 
 from __future__ import annotations
@@ -29,14 +32,14 @@ from live_nst.bench.context import (
     BenchOptions,
     SizeWH,
     close_pipeline,
-    make_pipeline,
     open_clip,
     run_config,
     size_label,
     summary,
 )
 from live_nst.errors import LiveNSTError, SourceError
-from live_nst.pipeline import PIPELINE_STAGES
+from live_nst.overlap import StageOverlap, auto_painters, network_threads
+from live_nst.pipeline import PIPELINE_STAGES, build_pipeline
 from live_nst.sinks import NullSink
 
 log = logging.getLogger(__name__)
@@ -45,7 +48,11 @@ STAGES = ("capture", *PIPELINE_STAGES, "to_i420", "sink")
 
 
 class ClipReader:
-    """Frames of a clip (the project's own source, unpaced and looping) as RGB at ``size_wh``."""
+    """Frames of a clip (the project's own source, unpaced and looping) as RGB at ``size_wh``;
+    a source as the live loop takes one."""
+
+    lost = False
+    ended = False
 
     def __init__(self, clip: str | Path, size_wh: SizeWH) -> None:
         self.size_wh = tuple(size_wh)
@@ -53,7 +60,7 @@ class ClipReader:
         self.fps = float(self.source.fps)
         self.native_wh = tuple(self.source.size_wh)
 
-    def read(self):
+    def read(self, timeout: float | None = None):
         """The next frame (``image`` resized to ``size_wh``, ``timestamp``, ``index``)."""
         frame = self.source.read()
         if frame is None:
@@ -67,39 +74,47 @@ class ClipReader:
         self.source.close()
 
 
-def time_pipeline(pipeline, clip: str | Path, input_wh: SizeWH, frames: int, warmup: int) -> dict:
-    """Run ``warmup + frames`` frames through decode -> pipeline -> null sink."""
+def time_pipeline(pipeline, clip: str | Path, input_wh: SizeWH, frames: int, warmup: int,
+                  painters: int = 0) -> dict:
+    """Run ``warmup + frames`` frames through decode -> pipeline -> null sink, the stages
+    overlapped as in the live loop with ``painters`` network threads."""
     reader = ClipReader(clip, input_wh)
     sink = NullSink(pipeline.config.size_wh, reader.fps)
+    runner = StageOverlap(reader, pipeline, painters)
     stages: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total")}
     latencies: list[float] = []
+    sent_times: list[float] = []
+    runner.start()
     try:
         for index in range(warmup + frames):
-            start = time.monotonic()
-            frame = reader.read()
-            captured = time.monotonic()
-            out = pipeline.process(frame.image, frame.index / reader.fps)
-            processed = time.monotonic()
+            ready = runner.take()
+            if ready is None or ready.prepared is None or ready.frame is None:
+                raise LiveNSTError(f"frame {index} of {clip} could not be prepared: {ready and ready.error}")
+            out = pipeline.finish(ready.prepared)
+            processed = time.monotonic()  # (finish's own stages are in the pipeline's timer)
             cv2.cvtColor(out, cv2.COLOR_RGB2YUV_I420)  # what the virtual camera does with the frame
             converted = time.monotonic()
             sink.send(out)
             sent = time.monotonic()
+            sent_times.append(sent)
             if index < warmup:
                 continue
-            stages["capture"].append((captured - start) * 1e3)
+            stages["capture"].append(ready.read_ms)
             for stage in PIPELINE_STAGES:
                 stages[stage].append(pipeline.timer.ms.get(stage, 0.0))
             stages["to_i420"].append((converted - processed) * 1e3)
             stages["sink"].append((sent - converted) * 1e3)
-            stages["total"].append((sent - start) * 1e3)
-            latencies.append((sent - frame.timestamp) * 1e3)
+            stages["total"].append((sent - sent_times[-2]) * 1e3 if len(sent_times) > 1 else 0.0)
+            latencies.append((sent - ready.frame.timestamp) * 1e3)
     finally:
+        runner.stop()
         reader.close()
         sink.close()
-    total_s = sum(stages["total"]) / 1e3
+    wall_s = sent_times[-1] - sent_times[warmup - 1] if warmup > 0 else sum(stages["total"]) / 1e3
     return {
         "frames": frames,
-        "fps": round(frames / total_s, 3) if total_s > 0 else 0.0,
+        "fps": round(frames / wall_s, 3) if wall_s > 0 else 0.0,
+        "painters": painters,
         "latency_ms": summary(latencies),
         "stages_ms": {stage: summary(values) for stage, values in stages.items()},
         "clip_native_size": list(reader.native_wh),
@@ -109,15 +124,21 @@ def time_pipeline(pipeline, clip: str | Path, input_wh: SizeWH, frames: int, war
 def _speed_run(options: BenchOptions, catalog, looks: tuple[str, str], device: str, proc_wh: SizeWH,
                clip: str) -> dict:
     config = run_config(looks, device, proc_wh, options.input_size)
-    pipeline = make_pipeline(config, catalog, options.threads)
+    # As live-nst run builds and runs it: painters by the provider, the cores shared out
+    # among them, ONNX Runtime's idle threads sleeping (the other stages need the cores).
+    requested = getattr(options, "painters", None)
+    threads = options.threads or network_threads(requested if requested is not None else auto_painters([]))
+    pipeline = build_pipeline(config, catalog, threads, spinning=False)
     try:
         provider = next(iter(pipeline.models.values())).provider
-        result = time_pipeline(pipeline, clip, options.input_size, options.frames, options.warmup)
+        painters = requested if requested is not None else auto_painters(pipeline.providers)
+        result = time_pipeline(pipeline, clip, options.input_size, options.frames, options.warmup, painters)
     finally:
         close_pipeline(pipeline)
-    log.info("speed %s %s: %.1f fps, stylize %.1f ms median", device, size_label(proc_wh), result["fps"],
+    log.info("speed %s %s: %.1f fps (%d painters, %d threads each), latency p95 %.0f ms, stylize %.1f ms median",
+             device, size_label(proc_wh), result["fps"], painters, threads, result["latency_ms"]["p95"],
              result["stages_ms"]["stylize"]["median"])
-    return {"device": device, "provider": provider, "proc_size": list(proc_wh),
+    return {"device": device, "provider": provider, "ort_threads": threads, "proc_size": list(proc_wh),
             "input_size": list(options.input_size), "output_size": list(options.input_size), **result}
 
 
