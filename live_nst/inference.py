@@ -128,12 +128,16 @@ class StyleModel:
             raise ValueError(f"weights have {weights.shape[0]} styles, model {self.path.name} has {self.num_styles}")
         height, width = image.shape[:2]
         blob = cv2.dnn.blobFromImage(image, scalefactor=1.0 / 255.0)  # HWC uint8 -> NCHW float32
-        binding, output = self._bound_output((1, 3, height, width))
-        # Bound buffers: ONNX Runtime reads the arrays in place and writes into the reused
-        # output array instead of allocating a new one every frame.
-        binding.bind_cpu_input(contract.INPUT_IMAGE, blob)
-        binding.bind_cpu_input(contract.INPUT_STYLE_WEIGHTS, np.ascontiguousarray(weights[None], np.float32))
-        self.session.run_with_iobinding(binding)
+        weights = np.ascontiguousarray(weights[None], np.float32)
+        if self.provider == PROVIDERS["cpu"]:
+            # Bound buffers: ONNX Runtime reads the arrays in place and writes into the
+            # reused output array instead of allocating a new one every frame.
+            binding, output = self._bound_output((1, 3, height, width))
+            binding.bind_cpu_input(contract.INPUT_IMAGE, blob)
+            binding.bind_cpu_input(contract.INPUT_STYLE_WEIGHTS, weights)
+            self.session.run_with_iobinding(binding)
+        else:  # a device provider copies its output to the host anyway
+            output = self.session.run(None, {contract.INPUT_IMAGE: blob, contract.INPUT_STYLE_WEIGHTS: weights})[0]
         # (3H, W) planes in [0, 1] -> uint8 in one pass, then interleaved to (H, W, 3)
         planes = cv2.convertScaleAbs(output.reshape(3 * height, width), alpha=255.0)
         return cv2.merge((planes[:height], planes[height:2 * height], planes[2 * height:]))
