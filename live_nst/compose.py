@@ -36,6 +36,30 @@ class RegionLook:
         return {look: share for look, share in shares.items() if share > 1e-4}
 
 
+@dataclass
+class RegionState:
+    """A region's look, with the look it is cross-fading from."""
+
+    look: str
+    strength: float
+    previous: str | None = None
+    fade_start: float = 0.0
+
+    def switch(self, look: str, now: float) -> None:
+        if look != self.look:
+            self.previous, self.look, self.fade_start = self.look, look, now
+
+    def region_look(self, now: float, duration: float) -> RegionLook:
+        if self.previous is None or duration <= 0:
+            return RegionLook(((self.look, 1.0),), self.strength)
+        t = (now - self.fade_start) / duration
+        if t >= 1.0:
+            self.previous = None
+            return RegionLook(((self.look, 1.0),), self.strength)
+        t = t * t * (3 - 2 * t)  # smoothstep: no visible jump at either end
+        return RegionLook(((self.previous, 1.0 - t), (self.look, t)), self.strength)
+
+
 def look_maps(person_mask: np.ndarray | None, person: RegionLook,
               background: RegionLook) -> dict[str, np.ndarray | float]:
     """Look -> weight map (H, W) float32, or a float where it is the same everywhere.

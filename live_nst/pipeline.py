@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from live_nst.catalog import StyleCatalog
-from live_nst.compose import BUILT_IN_LOOKS, ORIGINAL, RegionLook, blend_layers, blurred, look_maps
+from live_nst.compose import BUILT_IN_LOOKS, ORIGINAL, RegionLook, RegionState, blend_layers, blurred, look_maps
 from live_nst.config import RunConfig
 from live_nst.errors import LiveNSTError
 from live_nst.framing import SizeWH, crop_to_aspect, fit_size
@@ -43,30 +43,6 @@ RESIZE_IN, SEGMENT, STYLIZE, COMPOSE, TEMPORAL, RESIZE_OUT = PIPELINE_STAGES
 WEIGHTS_DOWNSCALE = 4  # style weights are smooth: the network takes them at 1/4 size
 PERSON, BACKGROUND = "person", "background"
 REGIONS = (PERSON, BACKGROUND)
-
-
-@dataclass
-class RegionState:
-    """A region's look, with the look it is cross-fading from."""
-
-    look: str
-    strength: float
-    previous: str | None = None
-    fade_start: float = 0.0
-
-    def switch(self, look: str, now: float) -> None:
-        if look != self.look:
-            self.previous, self.look, self.fade_start = self.look, look, now
-
-    def region_look(self, now: float, duration: float) -> RegionLook:
-        if self.previous is None or duration <= 0:
-            return RegionLook(((self.look, 1.0),), self.strength)
-        t = (now - self.fade_start) / duration
-        if t >= 1.0:
-            self.previous = None
-            return RegionLook(((self.look, 1.0),), self.strength)
-        t = t * t * (3 - 2 * t)  # smoothstep: no visible jump at either end
-        return RegionLook(((self.previous, 1.0 - t), (self.look, t)), self.strength)
 
 
 @dataclass
