@@ -28,11 +28,13 @@ class GatysConfig:
 
 
 def stylize(content: torch.Tensor, style: torch.Tensor, config: GatysConfig = GatysConfig(),
-            vgg: VGGFeatures | None = None, progress: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+            vgg: VGGFeatures | None = None, progress: bool = True,
+            start: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Optimise an image so its VGG features match ``content`` and its Grams match ``style``.
 
-    Both inputs are (1, 3, H, W) in [0, 1] on the same device. Returns the image and the
-    final unweighted loss terms.
+    Both inputs are (1, 3, H, W) in [0, 1] on the same device. ``start``, if given, is the
+    image the optimisation starts from (e.g. a coarser result, upsampled), instead of
+    ``config.init``. Returns the image and the final unweighted loss terms.
     """
     if config.optimizer not in ("lbfgs", "adam"):
         raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {config.optimizer!r}")
@@ -42,7 +44,8 @@ def stylize(content: torch.Tensor, style: torch.Tensor, config: GatysConfig = Ga
     with torch.no_grad():
         content_target = vgg(content)
         style_grams = {k: losses.gram(v) for k, v in vgg(style).items() if k in losses.STYLE_LAYERS}
-    start = content if config.init == "content" else torch.rand_like(content)
+    if start is None:
+        start = content if config.init == "content" else torch.rand_like(content)
     # Optimise in logit space so the image stays in [0, 1] without clamping gradients away.
     logits = torch.logit(start.clamp(1e-3, 1 - 1e-3)).contiguous().requires_grad_(True)
     terms: dict[str, torch.Tensor] = {}

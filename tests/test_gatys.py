@@ -107,3 +107,12 @@ def test_a_run_away_optimisation_keeps_its_best_image_and_says_so(pair, vgg, cap
         image, terms = stylize(content, style, config, vgg=vgg, progress=False)
     assert objective(terms, config) <= objective(start, config) * (1 + 1e-4)
     assert "diverged" in caplog.text
+
+
+def test_a_given_start_image_is_where_the_optimisation_begins(pair, vgg):
+    """Coarse-to-fine review images start from an upsampled result, not from the photo."""
+    content, style = pair
+    start = torch.full_like(content, 0.25)
+    image, _ = stylize(content, style, GatysConfig(steps=0), vgg=vgg, progress=False, start=start)
+    assert torch.allclose(image, start, atol=2e-3)
+    assert not torch.allclose(image, content, atol=0.05)
