@@ -79,20 +79,19 @@ def paint_whole_frame(model, image: np.ndarray, style_index: int) -> np.ndarray:
 
 @dataclass
 class LivePainter:
-    """The live pipeline on still photos: person in a style, background ``original``."""
+    """The live pipeline on still photos: person in a style, background ``original``,
+    everything else (the face guard among it) as ``live-nst run`` has it by default."""
 
     styles_dir: Path
 
     def paint(self, image: np.ndarray, style: str) -> np.ndarray:
         from live_nst.catalog import StyleCatalog
         from live_nst.config import RegionConfig, RunConfig
-        from live_nst.pipeline import FramePipeline
-        from live_nst.segment import MediaPipeSegmenter, resolve_segmentation_model
+        from live_nst.pipeline import build_pipeline
 
         config = RunConfig(size_wh=(image.shape[1], image.shape[0]), proc_size_wh=LIVE_PIXELS_WH,
                            person=RegionConfig(style), background=RegionConfig("original"), output="null")
-        segmenter = MediaPipeSegmenter(resolve_segmentation_model(config.segmentation.model))
-        pipeline = FramePipeline(config, StyleCatalog([self.styles_dir]), segmenter)
+        pipeline = build_pipeline(config, StyleCatalog([self.styles_dir]))
         try:
             return pipeline.process(image, 0.0)
         finally:

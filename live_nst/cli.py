@@ -29,6 +29,8 @@ def _add_look_options(parser: argparse.ArgumentParser) -> None:
     look.add_argument("--no-temporal", action="store_true", help="no temporal blending")
     look.add_argument("--no-segmentation", action="store_true", help="paint the whole frame in the person style")
     look.add_argument("--segmentation-model", metavar="PATH|landscape|square")
+    look.add_argument("--face-ease", type=float, metavar="0..1",
+                      help="share of the style given back to the photo on faces (default 0.45; 0: off)")
     look.add_argument("--styles-dir", metavar="DIR", help="extra folder of .onnx styles")
     look.add_argument("--config", metavar="PATH", help="TOML config file (see README)")
 
@@ -49,6 +51,8 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
         changes["segmentation"] = dataclasses.replace(
             config.segmentation, enabled=not args.no_segmentation,
             model=args.segmentation_model or config.segmentation.model)
+    if args.face_ease is not None:  # 0 turns the face guard off (no detector either)
+        changes["faces"] = dataclasses.replace(config.faces, ease=args.face_ease, enabled=args.face_ease > 0)
     for name in ("source", "output", "fps", "virtualcam_backend", "virtualcam_device"):
         changes[name] = getattr(args, name, None)
     if getattr(args, "size", None):

@@ -77,6 +77,24 @@ def look_maps(person_mask: np.ndarray | None, person: RegionLook,
     return maps
 
 
+def ease_styles(maps: dict[str, np.ndarray | float], ease: np.ndarray | None) -> dict[str, np.ndarray | float]:
+    """Give ``ease`` (H, W, 0..1, the maps' size) of every style's share to ``original``
+    (the face guard); None: ``maps`` as they are."""
+    if ease is None:
+        return maps
+    eased: dict[str, np.ndarray | float] = {}
+    returned: np.ndarray | float = 0.0
+    for look, weight in maps.items():
+        if look in BUILT_IN_LOOKS:
+            eased[look] = weight
+        else:
+            taken = ease * weight
+            eased[look] = weight - taken
+            returned = returned + taken
+    eased[ORIGINAL] = eased.get(ORIGINAL, 0.0) + returned
+    return eased
+
+
 def as_map(weight: np.ndarray | float, shape_hw: tuple[int, int]) -> np.ndarray:
     if isinstance(weight, np.ndarray):
         if weight.shape != shape_hw:

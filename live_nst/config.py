@@ -93,6 +93,24 @@ class TemporalConfig:
         _check_range("temporal.scene_cut", self.scene_cut, 0.01, 1.0)
 
 
+@dataclass(frozen=True)
+class FacesConfig:
+    """Face guard: the style eases off on faces so eyes and mouths stay readable.
+
+    MediaPipe's face detector runs on one frame in ``every``; in between, the face mask
+    is carried along the optical flow. On the face, ``ease`` of each style's share goes
+    back to the photo (0: no easing; 0.5: the face is half painted)."""
+
+    enabled: bool = True
+    ease: float = 0.45
+    every: int = 4
+
+    def __post_init__(self) -> None:
+        _check_range("faces.ease", self.ease, 0.0, 1.0)
+        if not isinstance(self.every, int) or isinstance(self.every, bool) or not 1 <= self.every <= 30:
+            raise ConfigError(f"faces.every must be a whole number from 1 to 30, got {self.every!r}")
+
+
 DEFAULT_KEYS = {
     "next_person_style": "]",
     "prev_person_style": "[",
@@ -143,6 +161,7 @@ class RunConfig:
     background: RegionConfig = RegionConfig("great_wave")
     segmentation: SegmentationConfig = SegmentationConfig()
     temporal: TemporalConfig = TemporalConfig()
+    faces: FacesConfig = FacesConfig()
     keys: KeysConfig = KeysConfig()
     virtualcam_backend: str | None = None  # None = auto
     virtualcam_device: str | None = None  # e.g. /dev/video10 on Linux
@@ -169,7 +188,7 @@ class RunConfig:
 
 
 _SECTIONS = {"person": RegionConfig, "background": RegionConfig, "segmentation": SegmentationConfig,
-             "temporal": TemporalConfig}
+             "temporal": TemporalConfig, "faces": FacesConfig}
 
 
 def load_config(path: str | Path | None) -> RunConfig:

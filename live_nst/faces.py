@@ -1,15 +1,19 @@
 """Face detection (MediaPipe Tasks FaceDetector, short-range model).
 
-Used to measure whether a stylised portrait still shows a face (the bench's
-"faces kept"), and by training to weight the content loss on faces. The model comes
-from the same pinned ``mediapipe==0.10.21`` wheel as the selfie segmenter.
+Live, :class:`FaceTracker` gives the pipeline a soft mask of the faces so the style
+eases off there (the face guard). The bench uses the detector to measure whether a
+stylised portrait still shows a face ("faces kept"), and training to weight the
+content loss on faces. The model comes from the same pinned ``mediapipe==0.10.21``
+wheel as the selfie segmenter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+import cv2
 import numpy as np
 
 from live_nst.assets import Asset, WheelMember, ensure
@@ -25,6 +29,14 @@ FACE_MODEL = Asset(
                       "mediapipe/modules/face_detection/face_detection_short_range.tflite", MEDIAPIPE_PIP_ARGS),
 )
 DEFAULT_MIN_CONFIDENCE = 0.5
+# The detector's box runs from the brows to the mouth; the guard covers the whole head
+# (forehead, chin, cheeks): an ellipse this much larger, a little above the box's centre.
+HEAD_GROW_WH = (1.4, 1.7)
+HEAD_CENTRE_Y = 0.45  # of the box height, from its top
+EDGE_SOFTNESS = 0.08  # Gaussian sigma of the mask's edge, as a share of the face width
+# Between two detections the mask follows the flow; at a detection it moves this far
+# towards the new faces, so a missed detection or a new face fades rather than pops.
+FOLLOW = 0.6
 
 
 @dataclass(frozen=True)
@@ -72,3 +84,53 @@ class FaceDetector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def head_mask(shape_hw: tuple[int, int], faces: list[Face]) -> np.ndarray:
+    """A soft (H, W) float32 mask, 1 over each face's head and 0 away from it."""
+    mask: np.ndarray = np.zeros(shape_hw, np.float32)
+    for face in faces:
+        x, y, w, h = face.box_xywh
+        centre = (round(x + w / 2), round(y + h * HEAD_CENTRE_Y))
+        axes = (max(1, round(w * HEAD_GROW_WH[0] / 2)), max(1, round(h * HEAD_GROW_WH[1] / 2)))
+        cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, -1)
+    if faces:
+        sigma = max(1.0, EDGE_SOFTNESS * max(face.box_xywh[2] for face in faces))
+        mask = cv2.GaussianBlur(mask, (0, 0), sigma)
+    return mask
+
+
+class Carrier(Protocol):
+    def carry(self, image: np.ndarray) -> np.ndarray: ...
+
+
+class FaceTracker:
+    """The faces' mask frame after frame: detected on one frame in ``every``, carried
+    along the motion (anything with ``carry``, e.g. :class:`live_nst.temporal.Motion`)
+    in between. Frames come in order; :meth:`reset` after a cut or a new source."""
+
+    def __init__(self, detector: FaceDetector, every: int) -> None:
+        self.detector = detector
+        self.every = max(1, every)
+        self._mask: np.ndarray | None = None
+        self._since = 0  # frames since the last detection
+
+    def reset(self) -> None:
+        self._mask, self._since = None, 0
+
+    def track(self, frame: np.ndarray, motion: Carrier | None) -> np.ndarray:
+        """The mask (H, W) float32 in 0..1 for ``frame`` (H, W, 3) uint8 RGB."""
+        carried = None
+        if self._mask is not None and self._mask.shape == frame.shape[:2]:
+            carried = motion.carry(self._mask) if motion is not None else self._mask
+        if carried is not None and motion is not None and self._since + 1 < self.every:
+            self._since += 1
+        else:
+            found = head_mask(frame.shape[:2], self.detector.detect(frame))
+            carried = found if carried is None else carried + FOLLOW * (found - carried)
+            self._since = 0
+        self._mask = carried
+        return carried
+
+    def close(self) -> None:
+        self.detector.close()

@@ -26,9 +26,19 @@ import cv2
 import numpy as np
 
 from live_nst.catalog import StyleCatalog
-from live_nst.compose import BUILT_IN_LOOKS, ORIGINAL, RegionLook, RegionState, blend_layers, blurred, look_maps
+from live_nst.compose import (
+    BUILT_IN_LOOKS,
+    ORIGINAL,
+    RegionLook,
+    RegionState,
+    blend_layers,
+    blurred,
+    ease_styles,
+    look_maps,
+)
 from live_nst.config import RunConfig
 from live_nst.errors import LiveNSTError
+from live_nst.faces import FaceDetector, FaceTracker
 from live_nst.framing import SizeWH, crop_to_aspect, fit_size
 from live_nst.inference import StyleModel
 from live_nst.mask import MaskRefiner
@@ -42,6 +52,7 @@ PIPELINE_STAGES = ("resize_in", "segment", "stylize", "compose", "temporal", "re
 RESIZE_IN, SEGMENT, STYLIZE, COMPOSE, TEMPORAL, RESIZE_OUT = PIPELINE_STAGES
 WEIGHTS_DOWNSCALE = 4  # style weights are smooth: the network takes them at 1/4 size
 PERSON, BACKGROUND = "person", "background"
+EASE_FLOOR = 0.01  # a face mask fainter than this everywhere eases nothing (saves a layer)
 REGIONS = (PERSON, BACKGROUND)
 
 
@@ -94,11 +105,13 @@ class PreparedFrame:
 
 class FramePipeline:
     def __init__(self, config: RunConfig, catalog: StyleCatalog, segmenter: Segmenter | None,
-                 threads: int = 0, spinning: bool = True) -> None:
-        """``threads`` and ``spinning``: ONNX Runtime's, per style model (see StyleModel)."""
+                 threads: int = 0, spinning: bool = True, face_detector: FaceDetector | None = None) -> None:
+        """``threads`` and ``spinning``: ONNX Runtime's, per style model (see StyleModel).
+        ``face_detector``: the face guard's (none: the style does not ease off on faces)."""
         self.config = config
         self.catalog = catalog
         self.segmenter = segmenter
+        self.faces = FaceTracker(face_detector, config.faces.every) if face_detector is not None else None
         self.refiner = MaskRefiner(config.segmentation)
         self.motion = MotionEstimator(config.temporal)  # prepare's
         self.blender = TemporalBlender(config.temporal)  # finish's (its own estimator is unused)
@@ -195,9 +208,11 @@ class FramePipeline:
         return self.models[path]
 
     def close(self) -> None:
-        """Release the segmenter (MediaPipe complains at exit about tasks left open)."""
+        """Release the MediaPipe tasks (MediaPipe complains at exit about tasks left open)."""
         if self.segmenter is not None:
             self.segmenter.close()
+        if self.faces is not None:
+            self.faces.close()
 
     # --- frames -----------------------------------------------------------------------
     def reset(self) -> None:
@@ -207,6 +222,8 @@ class FramePipeline:
         self._raw_mask = None
         if self.segmenter is not None:
             self.segmenter.reset()
+        if self.faces is not None:
+            self.faces.reset()
 
     def process(self, frame: np.ndarray, timestamp: float) -> np.ndarray:
         """frame (H, W, 3) uint8 RGB at any size -> painted frame at the output size.
@@ -236,10 +253,11 @@ class FramePipeline:
         person, background = self._region_looks(timestamp)
         blend = self.temporal_on and self.styling_on
         wants_mask = self.segmentation_on and self.segmenter is not None and person != background
-        carry = wants_mask and self.config.segmentation.every > 1
-        # The frame at flow size serves the motion and the mask: MediaPipe's models see
-        # 256x144 or less anyway, and the networks take the mask at 1/4 size.
-        small = self.motion.shrink(proc) if blend or wants_mask else None
+        wants_faces = self.faces is not None and self.styling_on and self.config.faces.ease > 0
+        carry = (wants_mask and self.config.segmentation.every > 1) or (wants_faces and self.config.faces.every > 1)
+        # The frame at flow size serves the motion, the mask and the faces: MediaPipe's
+        # models see 256x144 or less anyway, and the networks take the mask at 1/4 size.
+        small = self.motion.shrink(proc) if blend or wants_mask or wants_faces else None
         motion = self.motion.estimate(proc, blending=blend, small=small) if blend or carry else None
         timer.lap(TEMPORAL)
         mask = None
@@ -247,8 +265,11 @@ class FramePipeline:
             mask = self._mask(self.segmenter, small, timestamp, motion)
         else:
             self.last_mask = self._raw_mask = None
+        ease = None
+        if small is not None and wants_faces and self.faces is not None:
+            ease = self.faces.track(small[0], motion) * np.float32(self.config.faces.ease)
         timer.lap(SEGMENT)
-        jobs, fixed_layers = self._plan_layers(proc, mask, person, background)
+        jobs, fixed_layers = self._plan_layers(proc, mask, person, background, ease)
         timer.lap(STYLIZE)
         reset, self._history_reset = self._history_reset, False
         return PreparedFrame(proc, jobs, fixed_layers, motion, blend, reset, timer)
@@ -323,18 +344,25 @@ class FramePipeline:
         self.last_mask = self.refiner.refine(raw, grey, feather_px)
         return self.last_mask
 
-    def _plan_layers(self, proc, mask, person, background) -> tuple[list[StyleJob], list[Layer]]:
-        small_mask = None if mask is None else cv2.resize(
-            mask, (max(1, proc.shape[1] // WEIGHTS_DOWNSCALE), max(1, proc.shape[0] // WEIGHTS_DOWNSCALE)),
-            interpolation=cv2.INTER_AREA)
-        small_maps = look_maps(small_mask, person, background)
+    def _plan_layers(self, proc, mask, person, background, ease=None) -> tuple[list[StyleJob], list[Layer]]:
+        """The networks' jobs and the built-in looks' layers. ``ease``: where (and how
+        much of) the styles give way to the photo, at any size (the face guard's)."""
+        small_wh = (max(1, proc.shape[1] // WEIGHTS_DOWNSCALE), max(1, proc.shape[0] // WEIGHTS_DOWNSCALE))
+        small_mask = None if mask is None else cv2.resize(mask, small_wh, interpolation=cv2.INTER_AREA)
+        if ease is not None and ease.max() <= EASE_FLOOR:
+            ease = None
+        small_ease = None if ease is None else cv2.resize(ease, small_wh, interpolation=cv2.INTER_AREA)
+        small_maps = ease_styles(look_maps(small_mask, person, background), small_ease)
         by_model: dict[Path, list[str]] = defaultdict(list)
         for look in small_maps:
             if look not in BUILT_IN_LOOKS:
                 by_model[self.catalog.get(look).path].append(look)
         specials = [look for look in BUILT_IN_LOOKS if look in small_maps]
         # One layer covers the frame alone: its weight map is never used, so skip it.
-        maps = small_maps if len(by_model) + len(specials) == 1 else look_maps(mask, person, background)
+        maps = small_maps
+        if len(by_model) + len(specials) > 1:
+            # Full maps at the mask's size (the flow size, like ``ease``); blending scales them.
+            maps = ease_styles(look_maps(mask, person, background), ease)
         jobs = [StyleJob(path, self._style_weights(self._model_at(path), looks, small_maps, small_mask, proc.shape[:2]),
                          sum(maps[look] for look in looks)) for path, looks in by_model.items()]
         fixed = [(proc if look == ORIGINAL else blurred(proc), maps[look]) for look in specials]
@@ -360,14 +388,17 @@ def build_pipeline(config: RunConfig, catalog: StyleCatalog | None = None, threa
     segmenter is then closed again."""
     if catalog is None:
         catalog = StyleCatalog.default(config.styles_dir)
-    segmenter = None
-    if config.segmentation.enabled:
-        segmenter = MediaPipeSegmenter(resolve_segmentation_model(config.segmentation.model))
+    segmenter = detector = None
     try:
-        return FramePipeline(config, catalog, segmenter, threads, spinning)
+        if config.segmentation.enabled:
+            segmenter = MediaPipeSegmenter(resolve_segmentation_model(config.segmentation.model))
+        if config.faces.enabled:
+            detector = FaceDetector()
+        return FramePipeline(config, catalog, segmenter, threads, spinning, detector)
     except BaseException:
-        if segmenter is not None:
-            segmenter.close()
+        for task in (segmenter, detector):
+            if task is not None:
+                task.close()
         raise
 
 

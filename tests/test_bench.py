@@ -173,7 +173,7 @@ def test_runtime_sections_need_no_torch(styles_dir, tmp_path):
             "--proc-sizes", "320x180", "--out", str(tmp_path), *_styles_args(styles_dir)]
     code = ("import sys\nsys.modules['torch'] = None\nfrom live_nst.bench.command import main\n"
             f"sys.exit(main({args!r}))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     sections = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["sections"]
     assert sections["speed"]["status"] == "ok" and sections["speed"]["runs"][0]["fps"] > 0

@@ -4,7 +4,7 @@ and the blend is the weighted sum."""
 import numpy as np
 import pytest
 
-from live_nst.compose import BLUR, ORIGINAL, RegionLook, blend_layers, blurred, look_maps
+from live_nst.compose import BLUR, ORIGINAL, RegionLook, blend_layers, blurred, ease_styles, look_maps
 
 
 def mask():
@@ -55,3 +55,15 @@ def test_blur_look_removes_detail():
     frame = np.zeros((90, 160, 3), np.uint8)
     frame[::2] = 255  # finest possible stripes
     assert blurred(frame).std() < 0.1 * frame.std()
+
+
+def test_easing_moves_each_style_share_to_the_original_and_keeps_the_sum():
+    maps = look_maps(mask(), RegionLook((("a", 1.0),)), RegionLook(((BLUR, 0.5), ("b", 0.5))))
+    ease = np.zeros((4, 6), np.float32)
+    ease[1:3, 1:4] = 0.5  # a "face" across the mask's edge
+    eased = ease_styles(maps, ease)
+    assert np.allclose(total(eased), 1.0)
+    assert np.allclose(eased["a"], maps["a"] * (1 - ease)) and np.allclose(eased["b"], maps["b"] * (1 - ease))
+    assert eased[BLUR] is maps[BLUR]  # built-in looks are no style: untouched
+    assert np.allclose(eased[ORIGINAL], ease * (maps["a"] + maps["b"]))
+    assert ease_styles(maps, None) is maps

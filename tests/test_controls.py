@@ -100,7 +100,7 @@ HOTKEY_SCRIPT = textwrap.dedent("""
 def test_global_hotkeys_turn_modifier_combos_into_commands(xvfb_display):
     # A child process, so pynput's X connections never outlive the test server here.
     env = {**os.environ, "DISPLAY": xvfb_display}
-    done = subprocess.run([sys.executable, "-c", HOTKEY_SCRIPT], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-I", "-c", HOTKEY_SCRIPT], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert "STARTED True" in done.stdout

@@ -205,7 +205,7 @@ def test_exported_model_runs_where_torch_cannot_be_imported(exported):
         print(json.dumps({{"styles": [s.name for s in model.styles], "shape": out.shape, "dtype": str(out.dtype),
                           "raw": raw.shape, "torch": sys.modules.get("torch") is not None}}))
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"styles": list(STYLE_NAMES), "shape": [67, 91, 3], "dtype": "uint8",

@@ -272,5 +272,5 @@ def test_a_portrait_clip_is_processed_in_portrait(catalog, segmentation_model, g
 def test_the_core_imports_nothing_from_the_device_side():
     device_side = ["live_nst.app", "live_nst.controls", "live_nst.sinks", "live_nst.sources"]
     code = f"import sys, live_nst.pipeline; print([m for m in {device_side!r} if m in sys.modules])"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", f"the pipeline imported {done.stdout.strip()}"

@@ -15,7 +15,7 @@ def test_runtime_imports_without_loading_torch():
         "from live_nst.cli import build_parser; build_parser()\n"
         "print('torch' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False", "a runtime module imported torch"
 
 
@@ -27,6 +27,6 @@ def test_runtime_works_where_torch_cannot_be_imported():
         "from live_nst.cli import main\n"
         "sys.exit(main(['styles', '--json']))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.lstrip().startswith("[")

@@ -262,7 +262,7 @@ def test_with_a_display_the_fallback_is_a_preview_window_that_returns_keys(xvfb_
     # A child process: Qt aborts a process whose X server goes away, so the test server
     # must outlive every Qt connection.
     env = {**os.environ, "DISPLAY": xvfb_display}
-    done = subprocess.run([sys.executable, "-c", PREVIEW_SCRIPT], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-I", "-c", PREVIEW_SCRIPT], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert "FALLBACK PreviewSink" in done.stdout
