@@ -1,4 +1,5 @@
-"""``live-nst-bench``: speed, flicker, style fidelity, segmentation and peers in one run.
+"""``live-nst-bench``: speed, adaptive quality under load, flicker, style fidelity,
+segmentation and peers in one run.
 
 Run it from the repository root: the measurement data (``--data``) and the peers'
 install folder (``--peers-dir``) default to ``../shared/data`` and ``bench/.peers``
@@ -24,14 +25,14 @@ from live_nst.errors import LiveNSTError
 
 log = logging.getLogger(__name__)
 
-QUICK = dict(frames=4, warmup=1, flicker_frames=6, seg_frames=6, fidelity_photos=1, fidelity_styles=2,
-             fidelity_size=128, gatys_steps=3, peer_frames=2, faces_photos=3, review_photos=1, review_size=160,
-             review_gatys_steps=2)
-FULL = dict(frames=60, warmup=3, flicker_frames=90, seg_frames=None, fidelity_photos=2, fidelity_styles=None,
-            fidelity_size=256, gatys_steps=100, peer_frames=10, faces_photos=None, review_photos=3, review_size=640,
-            review_gatys_steps=60)
+QUICK = dict(frames=4, warmup=1, adaptive_seconds=3.0, flicker_frames=6, seg_frames=6, fidelity_photos=1,
+             fidelity_styles=2, fidelity_size=128, gatys_steps=3, peer_frames=2, faces_photos=3, review_photos=1,
+             review_size=160, review_gatys_steps=2)
+FULL = dict(frames=60, warmup=3, adaptive_seconds=40.0, flicker_frames=90, seg_frames=None, fidelity_photos=2,
+            fidelity_styles=None, fidelity_size=256, gatys_steps=100, peer_frames=10, faces_photos=None,
+            review_photos=3, review_size=640, review_gatys_steps=60)
 FLICKER_EXTRA_CLIPS = ("video/webcam_like", "video/generic_motion")
-RUN_ORDER = ("speed", "peers", "flicker", "segmentation", "fidelity")  # timings first, PyTorch work last
+RUN_ORDER = ("speed", "adaptive", "peers", "flicker", "segmentation", "fidelity")  # timings first, PyTorch work last
 SECTION_ERRORS = (ArithmeticError, ImportError, LookupError, OSError, RuntimeError, ValueError)
 
 
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "default: every one the installed onnxruntime offers")
     p.add_argument("--frames", type=int, help="timed frames per speed run (default 60, quick 4)")
     p.add_argument("--warmup", type=int, help="untimed frames first (default 3, quick 1)")
+    p.add_argument("--adaptive-seconds", type=float, help="the adaptive section's live run with one core kept "
+                                                          "busy, s (default 40, quick 3)")
     p.add_argument("--input-size", default="1280x720", metavar="WxH", help="capture size (default 1280x720)")
     p.add_argument("--proc-sizes", default="640x360,1280x720", metavar="WxH,...", help="processing sizes")
     p.add_argument("--styles-dir", metavar="DIR", help="benchmark the .onnx styles in DIR (default: the shipped pack)")
@@ -113,7 +116,7 @@ def _gt_pairs(values: list[str]) -> tuple[tuple[Path, Path], ...]:
 
 
 def options_from_args(args: argparse.Namespace):
-    from live_nst.bench.context import DEFAULT_CLIP, SAMPLE, SECTIONS, BenchOptions, data_dir_path, peers_dir_path
+    from live_nst.bench.context import SECTIONS, BenchOptions, data_dir_path, peers_dir_path, resolve_clip
     from live_nst.errors import ConfigError
 
     preset = QUICK if args.quick else FULL
@@ -123,13 +126,13 @@ def options_from_args(args: argparse.Namespace):
         if args.data:
             raise ConfigError(f"--data {args.data} is not a folder; give the measurement data folder")
         log.warning("no measurement data at %s (give --data): the sections that need it are skipped", asked)
-    clip = args.clip or (str(data_dir / DEFAULT_CLIP) if data_dir and (data_dir / DEFAULT_CLIP).is_file() else SAMPLE)
-    if clip != SAMPLE and not Path(clip).is_file():
-        raise ConfigError(f"clip {clip} does not exist; pass a video file with --clip (or --clip sample)")
+    clip = resolve_clip(args.clip, data_dir)
     sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"--sections takes names from {','.join(SECTIONS)}, got {unknown}")
+    if args.adaptive_seconds is not None and args.adaptive_seconds <= 0:
+        raise ConfigError(f"--adaptive-seconds must be more than 0, got {args.adaptive_seconds}")
     seg_models = args.seg_models or ("landscape" if args.quick else "landscape,square")
     return BenchOptions(
         out_dir=Path(args.out), clip=clip, data_dir=data_dir, quick=args.quick, sections=sections,
@@ -158,10 +161,11 @@ def _run_section(name: str, measure, report: dict) -> None:
 
 def _measures(options, catalog, looks, entry, devices: list[str]) -> dict:
     """Section name -> a function that measures it."""
-    from live_nst.bench import fidelity, flicker, peers, segmentation, speed
+    from live_nst.bench import adaptive, fidelity, flicker, peers, segmentation, speed
 
     return {
         "speed": lambda: speed.measure_speed(options, catalog, looks, devices),
+        "adaptive": lambda: adaptive.measure_adaptive(options, catalog, looks, devices[0]),
         "peers": lambda: peers.measure_peers(options, entry.path, entry.index, options.proc_sizes[:1] if options.quick
                                              else options.proc_sizes, devices),
         "flicker": lambda: flicker.measure_flicker(options, catalog, looks, devices[0]),
@@ -252,14 +256,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def setup_logging(verbose: bool) -> None:
+    """What the benchmark's commands log: INFO (DEBUG with ``verbose``), MediaPipe's C++
+    logging warnings and up only unless ``verbose``."""
+    if not verbose:
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``live-nst-bench`` console script; like ``live-nst``, it alone configures logging."""
     args = build_parser().parse_args(argv)
-    if not args.verbose:  # MediaPipe's C++ logging: warnings and up only
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging(args.verbose)
     try:
         return cmd_bench(args)
     except LiveNSTError as exc:

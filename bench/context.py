@@ -29,7 +29,7 @@ from live_nst.video import probe, read_frames
 log = logging.getLogger(__name__)
 
 SAMPLE = "sample"  # the built-in animated portrait, when no clip is there
-SECTIONS = ("speed", "flicker", "fidelity", "segmentation", "peers")
+SECTIONS = ("speed", "adaptive", "flicker", "fidelity", "segmentation", "peers")
 DEFAULT_CLIP = Path("video/webcam_like/liveportrait_s18.mp4")  # relative to the data folder
 SizeWH = tuple[int, int]
 
@@ -46,6 +46,7 @@ class BenchOptions:
     devices: tuple[str, ...] = ()  # --device names ('cpu', 'cuda', ...); empty = every one that works
     frames: int = 60
     warmup: int = 3
+    adaptive_seconds: float = 40.0  # the adaptive section's starved live run
     input_size: SizeWH = (1280, 720)
     proc_sizes: tuple[SizeWH, ...] = ((640, 360), (1280, 720))
     styles_dir: Path | None = None
@@ -105,14 +106,25 @@ def peers_dir_path(option: str | Path | None = None) -> Path:
     return Path(chosen) if chosen else Path.cwd() / "bench" / ".peers"
 
 
-def open_clip(clip: str | Path, size_wh: SizeWH = (1280, 720)):
-    """The project's own source for a clip (unpaced, looping); ``sample`` is the built-in
-    portrait at ``size_wh``."""
+def resolve_clip(asked: str | None, data_dir: Path | None) -> str:
+    """The clip to run: ``asked``, else the data folder's webcam-like clip, else ``sample``;
+    a ConfigError when a clip asked for is not there."""
+    default = data_dir / DEFAULT_CLIP if data_dir is not None else None
+    clip = asked or (str(default) if default is not None and default.is_file() else SAMPLE)
+    if clip != SAMPLE and not Path(clip).is_file():
+        raise ConfigError(f"clip {clip} does not exist; pass a video file with --clip (or --clip sample)")
+    return clip
+
+
+def open_clip(clip: str | Path, size_wh: SizeWH = (1280, 720), paced: bool = False):
+    """The project's own source for a clip (looping; ``paced``: at the clip's own frame
+    rate, as a camera delivers, else as fast as it decodes); ``sample`` is the built-in
+    portrait at ``size_wh``, 30 fps."""
     from live_nst.sources import SampleSource, VideoFileSource
 
     if str(clip) == SAMPLE:
-        return SampleSource(size_wh, 30.0, paced=False)
-    return VideoFileSource(clip, loop=True, paced=False)
+        return SampleSource(size_wh, 30.0, paced=paced)
+    return VideoFileSource(clip, loop=True, paced=paced)
 
 
 def load_frames(clip: str | Path, count: int, size_wh: SizeWH | None = None) -> list[np.ndarray]:

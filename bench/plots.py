@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from live_nst.bench.report import AdaptiveRun, ok
 from live_nst.bench.report import label as _label
-from live_nst.bench.report import ok
 
 STAGE_COLOURS = {"capture": "#8c8c8c", "resize_in": "#c7c7c7", "segment": "#1f77b4", "stylize": "#d62728",
                  "compose": "#2ca02c", "temporal": "#9467bd", "resize_out": "#bcbd22", "to_i420": "#ff7f0e",
@@ -90,23 +90,53 @@ def _plot_fidelity(ax, section: dict) -> None:
     ax.legend(fontsize=7)
 
 
-PLOTS = {"speed": _plot_speed, "peers": _plot_peers, "flicker": _plot_flicker,
+def plot_fps_and_size(ax, times: list[float], fps: list[float], sizes: list, target_fps: float | None = None):
+    """Frame rate over time (left axis) and the processing size (right axis, by width,
+    labelled WxH; None where there is none yet). Returns the right axis."""
+    ax.plot(times, fps, color="C0", label="fps")
+    if target_fps:
+        ax.axhline(target_fps, color="C0", linestyle="--", linewidth=0.8, label=f"target {target_fps:.0f} fps")
+    ax.set_xlabel("s")
+    ax.set_ylabel("frames per second")
+    ax.set_ylim(bottom=0)
+    right = ax.twinx()
+    right.step(times, [size[0] if size else math.nan for size in sizes], where="mid", color="C3",
+               label="processing size")
+    used = sorted({tuple(size) for size in sizes if size})
+    right.set_yticks([size[0] for size in used], [_label(size) for size in used], fontsize=7)
+    right.set_ylim(0, 1.15 * max((size[0] for size in used), default=1))
+    right.set_ylabel("processing size")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="lower left")
+    return right
+
+
+def _plot_adaptive(ax, section: dict) -> None:
+    run = AdaptiveRun.from_json(section)
+    seconds = run.timeline
+    plot_fps_and_size(ax, [s.t_s + 0.5 for s in seconds], [s.fps for s in seconds],
+                      [s.proc_size for s in seconds], run.target_fps)
+    ax.axhline(run.target_fps * run.bar, color="C2", linestyle=":", linewidth=0.8)
+    ax.axvspan(0, run.settle_s, color="#dddddd", zorder=0)  # not counted
+    achieved = "-" if run.achieved_fps is None else f"{run.achieved_fps:.1f}"
+    ax.set_title(f"adaptive quality, one core busy: {achieved} of {run.target_fps:.0f} fps after {run.settle_s:g} s "
+                 f"(dotted: the bar, {100 * run.bar:.0f}%)", fontsize=9)
+
+
+PLOTS = {"speed": _plot_speed, "adaptive": _plot_adaptive, "peers": _plot_peers, "flicker": _plot_flicker,
          "segmentation": _plot_segmentation, "fidelity": _plot_fidelity}
 
 
 def write_plots(report: dict, out_dir: Path) -> list[str]:
     """One PNG per measured section, plus overview.png with all of them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     present = [(name, section) for name in PLOTS if (section := ok(report, name))]
     written = []
     for name, section in present:
         fig, ax = plt.subplots(figsize=(8, 4.5))
         PLOTS[name](ax, section)
-        written.append(_save(fig, out_dir / f"{name}.png"))
+        written.append(save(fig, out_dir / f"{name}.png"))
     if present:
         rows = math.ceil(len(present) / 2)
         fig, axes = plt.subplots(rows, 2, figsize=(14, 4.5 * rows), squeeze=False)
@@ -115,11 +145,22 @@ def write_plots(report: dict, out_dir: Path) -> list[str]:
         for ax in list(axes.flat)[len(present):]:
             ax.set_visible(False)
         fig.suptitle(f"live-nst-bench on {report.get('machine', {}).get('label', '?')}", fontsize=10)
-        written.append(_save(fig, out_dir / "overview.png"))
+        written.append(save(fig, out_dir / "overview.png"))
     return written
 
 
-def _save(fig, path: Path) -> str:
+def pyplot():
+    """matplotlib.pyplot, drawing to files only (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, path: Path) -> str:
+    """Write ``fig`` as a PNG and close it; its file name."""
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
-"""The report: strict JSON, Markdown tables for the README, and the typed view of the
-numbers the style pack's model cards take from it (plots: ``live_nst.bench.plots``)."""
+"""The report: strict JSON, Markdown tables for the README, the typed view of the
+numbers the style pack's model cards take from it, and the adaptive section's typed
+entry (plots: ``live_nst.bench.plots``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -139,8 +140,24 @@ def fidelity_table(section: dict) -> str:
                                       f"Gatys {section['gatys_steps']} L-BFGS steps.")
 
 
-TABLES: dict[str, Callable[[dict], str]] = {"speed": speed_table, "peers": peers_table, "flicker": flicker_table,
-                                            "segmentation": segmentation_table, "fidelity": fidelity_table}
+def adaptive_table(section: dict) -> str:
+    run = AdaptiveRun.from_json(section)
+    sizes = ", ".join(f"{label(use.size)} {_pct(use.share)}" for use in run.sizes) or "-"
+    verdict = "" if run.ratio is None else (" (holds)" if run.holds_target else " (below the bar)")
+    row = [run.device, _f(run.target_fps, ".1f"), _f(run.achieved_fps, ".1f"), _pct(run.ratio) + verdict, sizes,
+           str(len(run.changes)), run.busy.note]
+    changes = "; ".join(f"{change.t_s:.1f} s {label(change.old)} -> {label(change.new)}" for change in run.changes)
+    return _table(["provider", "target fps", "achieved fps", "of target", "processing sizes (share of frames)",
+                   "size changes", "busy process"], [row]) + (
+        f"\n\nThe live loop, adaptive quality on, for {run.run_s:.0f} s on a clip paced at its frame rate "
+        f"({label(run.input_size)}, null sink) while a spinning process keeps one core busy; fps and sizes "
+        f"after the first {run.settle_s:.1f} s; the bar is {_pct(run.bar)} of the target. "
+        f"Size changes: {changes or 'none'}.")
+
+
+TABLES: dict[str, Callable[[dict], str]] = {"speed": speed_table, "adaptive": adaptive_table, "peers": peers_table,
+                                            "flicker": flicker_table, "segmentation": segmentation_table,
+                                            "fidelity": fidelity_table}
 
 
 def markdown(report: dict) -> str:
@@ -158,6 +175,118 @@ def markdown(report: dict) -> str:
         else:
             parts.append(f"{data.get('status')}: {data.get('note', data.get('error', ''))}")
     return "\n\n".join(parts) + "\n"
+
+
+# --- the adaptive section ----------------------------------------------------------
+def _wh(size) -> tuple[int, int]:
+    return int(size[0]), int(size[1])
+
+
+@dataclass(frozen=True)
+class SizeChangeAt:
+    """A processing-size decision of the quality controller, ``t_s`` into the run:
+    ``old`` -> ``new`` because the frames needed ``frame_ms`` (window median) of ``budget_ms``."""
+
+    t_s: float
+    old: tuple[int, int]
+    new: tuple[int, int]
+    frame_ms: float
+    budget_ms: float
+
+    @classmethod
+    def from_json(cls, data: dict) -> SizeChangeAt:
+        return cls(float(data["t_s"]), _wh(data["old"]), _wh(data["new"]), float(data["frame_ms"]),
+                   float(data["budget_ms"]))
+
+
+@dataclass(frozen=True)
+class SizeUse:
+    """How many of the steady state's frames went out at one processing size."""
+
+    size: tuple[int, int]
+    frames: int
+    share: float
+
+    @classmethod
+    def from_json(cls, data: dict) -> SizeUse:
+        return cls(_wh(data["size"]), int(data["frames"]), float(data["share"]))
+
+
+@dataclass(frozen=True)
+class SecondOfRun:
+    """One second of the run from ``t_s``: frames sent per second, the processing size
+    chosen at its end (None before the first frame) and the frames' median need, ms."""
+
+    t_s: float
+    fps: float
+    proc_size: tuple[int, int] | None
+    frame_ms: float | None
+
+    @classmethod
+    def from_json(cls, data: dict) -> SecondOfRun:
+        size = data.get("proc_size")
+        return cls(float(data["t_s"]), float(data["fps"]), _wh(size) if size else None,
+                   _number(data.get("frame_ms")))
+
+
+@dataclass(frozen=True)
+class BusyCore:
+    """The load: a spinning process, pinned to ``core`` (None: unpinned, ``note`` says why)."""
+
+    pid: int
+    core: int | None
+    note: str
+
+    @classmethod
+    def from_json(cls, data: dict) -> BusyCore:
+        core = data.get("core")
+        return cls(int(data["pid"]), None if core is None else int(core), str(data["note"]))
+
+
+@dataclass(frozen=True)
+class AdaptiveRun:
+    """The adaptive section: the live loop on a starved machine, fps against the target."""
+
+    device: str
+    provider: str
+    painters: int
+    ort_threads: int
+    clip: str
+    input_size: tuple[int, int]
+    largest_size: tuple[int, int]  # the configured processing size, top of the ladder
+    ladder: tuple[tuple[int, int], ...]  # the sizes the controller may choose, largest first
+    target_fps: float
+    run_s: float
+    settle_s: float  # not counted in achieved_fps and sizes
+    achieved_fps: float | None
+    ratio: float | None  # achieved / target
+    bar: float  # the ratio to hold
+    frames: int  # sent in the steady state
+    sizes: tuple[SizeUse, ...]
+    changes: tuple[SizeChangeAt, ...]
+    timeline: tuple[SecondOfRun, ...]
+    busy: BusyCore
+
+    @property
+    def holds_target(self) -> bool:
+        return self.ratio is not None and self.ratio >= self.bar
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "holds_target": self.holds_target}
+
+    @classmethod
+    def from_json(cls, data: dict) -> AdaptiveRun:
+        return cls(
+            device=str(data["device"]), provider=str(data["provider"]), painters=int(data["painters"]),
+            ort_threads=int(data["ort_threads"]), clip=str(data["clip"]), input_size=_wh(data["input_size"]),
+            largest_size=_wh(data["largest_size"]), ladder=tuple(_wh(size) for size in data["ladder"]),
+            target_fps=float(data["target_fps"]), run_s=float(data["run_s"]), settle_s=float(data["settle_s"]),
+            achieved_fps=_number(data.get("achieved_fps")), ratio=_number(data.get("ratio")),
+            bar=float(data["bar"]), frames=int(data["frames"]),
+            sizes=tuple(SizeUse.from_json(use) for use in data["sizes"]),
+            changes=tuple(SizeChangeAt.from_json(change) for change in data["changes"]),
+            timeline=tuple(SecondOfRun.from_json(second) for second in data["timeline"]),
+            busy=BusyCore.from_json(data["busy"]))
 
 
 # --- the numbers the style pack reads ----------------------------------------------

@@ -48,22 +48,26 @@ STAGES = ("capture", *PIPELINE_STAGES, "to_i420", "sink")
 
 
 class ClipReader:
-    """Frames of a clip (the project's own source, unpaced and looping) as RGB at ``size_wh``;
-    a source as the live loop takes one."""
+    """Frames of a clip (the project's own source, looping; unpaced unless ``paced``) as RGB
+    at ``size_wh``; a source as the live loop takes one."""
 
     lost = False
     ended = False
 
-    def __init__(self, clip: str | Path, size_wh: SizeWH) -> None:
-        self.size_wh = tuple(size_wh)
-        self.source = open_clip(clip, size_wh)
+    def __init__(self, clip: str | Path, size_wh: SizeWH, paced: bool = False) -> None:
+        self.size_wh = (int(size_wh[0]), int(size_wh[1]))
+        self.paced = paced
+        self.source = open_clip(clip, size_wh, paced=paced)
         self.fps = float(self.source.fps)
         self.native_wh = tuple(self.source.size_wh)
 
     def read(self, timeout: float | None = None):
-        """The next frame (``image`` resized to ``size_wh``, ``timestamp``, ``index``)."""
-        frame = self.source.read()
+        """The next frame (``image`` resized to ``size_wh``, ``timestamp``, ``index``);
+        paced, None when none is due within ``timeout``."""
+        frame = self.source.read(timeout)
         if frame is None:
+            if self.paced and not self.source.ended:
+                return None
             raise SourceError(f"the clip {getattr(self.source, 'path', 'sample')} gave no frame")
         if (frame.image.shape[1], frame.image.shape[0]) != self.size_wh:
             frame = dataclasses.replace(frame, image=cv2.resize(frame.image, self.size_wh,
@@ -72,6 +76,12 @@ class ClipReader:
 
     def close(self) -> None:
         self.source.close()
+
+    def __enter__(self) -> ClipReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def time_pipeline(pipeline, clip: str | Path, input_wh: SizeWH, frames: int, warmup: int,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from clips import SHARED_DATA
 
 from live_nst.bench.speed import STAGES
 
-SECTIONS = ("speed", "flicker", "fidelity", "segmentation", "peers")
+SECTIONS = ("speed", "adaptive", "flicker", "fidelity", "segmentation", "peers")
 
 
 def _packaged_names() -> list[str]:
@@ -179,6 +180,72 @@ def test_runtime_sections_need_no_torch(styles_dir, tmp_path):
     assert sections["speed"]["status"] == "ok" and sections["speed"]["runs"][0]["fps"] > 0
     assert sections["fidelity"]["status"] == "skipped" and "PyTorch" in sections["fidelity"]["note"]
     assert sections["peers"]["peers"]["johnson2016"]["status"] == "skipped"
+
+
+@pytest.mark.slow
+def test_adaptive_runs_the_live_loop_with_a_core_kept_busy(styles_dir, tmp_path):
+    from live_nst.bench.command import main
+    from live_nst.bench.report import AdaptiveRun
+
+    code = main(["--quick", "--sections", "adaptive", "--adaptive-seconds", "2.5", "--clip", "sample",
+                 "--input-size", "640x360", "--proc-sizes", "480x270", "--out", str(tmp_path),
+                 *_styles_args(styles_dir)])
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    section = report["sections"]["adaptive"]
+    assert code == 0 and section["status"] == "ok", section.get("error")
+    run = AdaptiveRun.from_json(section)
+    assert run.target_fps == 30.0 and run.run_s == 2.5 and run.largest_size == (480, 270) == run.ladder[0]
+    assert run.achieved_fps and run.achieved_fps > 0 and run.ratio == pytest.approx(run.achieved_fps / 30, abs=1e-3)
+    assert run.sizes and {use.size for use in run.sizes} <= set(run.ladder)
+    assert sum(use.frames for use in run.sizes) == run.frames and sum(use.share for use in run.sizes) == \
+        pytest.approx(1.0, abs=1e-3)
+    assert [second.t_s for second in run.timeline] == [0.0, 1.0, 2.0]
+    assert all(change.old in run.ladder and change.new in run.ladder for change in run.changes)
+    assert section["holds_target"] == run.holds_target
+    with pytest.raises(ProcessLookupError):  # the busy process is gone
+        os.kill(run.busy.pid, 0)
+    assert (run.busy.core is not None) == hasattr(os, "sched_setaffinity"), run.busy.note
+    assert (tmp_path / "adaptive.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| provider | target fps | achieved fps |" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_busy_process_stops_however_the_block_ends():
+    from live_nst.bench.adaptive import busy_core
+
+    with pytest.raises(KeyboardInterrupt), busy_core() as busy:
+        os.kill(busy.pid, 0)  # running
+        raise KeyboardInterrupt
+    with pytest.raises(ProcessLookupError):
+        os.kill(busy.pid, 0)
+    if hasattr(os, "sched_getaffinity"):
+        assert busy.core in os.sched_getaffinity(0)
+
+
+def test_adaptive_numbers_from_the_controllers_notes():
+    """Synthetic frames: 10 fps at 640x360 for 2 s, then 20 fps at 480x270; the first
+    second (a quarter of the 4 s run) is the settle time."""
+    from live_nst.bench.adaptive import FrameNote, RecordingQuality, summarise
+    from live_nst.bench.report import AdaptiveRun, BusyCore, adaptive_table
+    from live_nst.quality import SizeChange
+
+    quality = RecordingQuality((640, 360), 30.0)
+    start = 100.0
+    quality.notes = [FrameNote(start + i / 10, 40.0, (640, 360)) for i in range(1, 20)]
+    quality.notes += [FrameNote(start + 2 + i / 20, 30.0, (480, 270)) for i in range(40)]
+    quality.changes = [(start + 1.8, SizeChange((640, 360), (480, 270), 40.0, 33.3))]
+    run = summarise(quality, start, 4.0, 30.0, BusyCore(1, 0, "pinned to core 0 of 2"), device="cpu",
+                    provider="CPUExecutionProvider", painters=2, ort_threads=1, clip="sample",
+                    input_size=(1280, 720))
+    assert run.settle_s == 1.0 and run.frames == 10 + 40
+    assert run.achieved_fps == pytest.approx(49 / (start + 2 + 39 / 20 - (start + 1.0)), abs=1e-3)
+    assert [(use.size, use.frames) for use in run.sizes] == [((640, 360), 10), ((480, 270), 40)]
+    assert [second.fps for second in run.timeline] == [9.0, 10.0, 20.0, 20.0]
+    assert [second.proc_size for second in run.timeline] == [(640, 360), (640, 360), (480, 270), (480, 270)]
+    assert run.changes[0].t_s == pytest.approx(1.8) and run.changes[0].new == (480, 270)
+    assert not run.holds_target
+    assert AdaptiveRun.from_json(json.loads(json.dumps(run.to_json()))) == run
+    assert "| cpu | 30.0 |" in adaptive_table(run.to_json()) and "1.8 s 640x360 -> 480x270" in adaptive_table(
+        run.to_json())
 
 
 def test_summary():
