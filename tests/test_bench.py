@@ -170,8 +170,12 @@ def test_runtime_sections_need_no_torch(styles_dir, tmp_path):
     """Speed runs where torch cannot be imported; the torch sections say why they skip."""
     if styles_dir is None and not _packaged_names():
         pytest.skip("no model")
+    from live_nst.catalog import packaged_styles_dir
+
+    baseline = next((styles_dir or packaged_styles_dir()).glob("*.onnx"))  # an earlier model, timed as a peer
     args = ["--quick", "--clip", "sample", "--sections", "speed,fidelity,peers", "--frames", "1",
-            "--proc-sizes", "320x180", "--out", str(tmp_path), *_styles_args(styles_dir)]
+            "--proc-sizes", "320x180", "--out", str(tmp_path), "--baseline-model", str(baseline),
+            *_styles_args(styles_dir)]
     code = ("import sys\nsys.modules['torch'] = None\nfrom live_nst.bench.command import main\n"
             f"sys.exit(main({args!r}))\n")
     done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=300)
@@ -180,6 +184,8 @@ def test_runtime_sections_need_no_torch(styles_dir, tmp_path):
     assert sections["speed"]["status"] == "ok" and sections["speed"]["runs"][0]["fps"] > 0
     assert sections["fidelity"]["status"] == "skipped" and "PyTorch" in sections["fidelity"]["note"]
     assert sections["peers"]["peers"]["johnson2016"]["status"] == "skipped"
+    assert sections["peers"]["peers"]["baseline"]["status"] == "ok"
+    assert any(r["peer"] == "baseline" and r["speedup_network"] > 0 for r in sections["peers"]["speedups"])
 
 
 @pytest.mark.slow
