@@ -30,7 +30,7 @@ def _add_look_options(parser: argparse.ArgumentParser) -> None:
     look.add_argument("--no-segmentation", action="store_true", help="paint the whole frame in the person style")
     look.add_argument("--segmentation-model", metavar="PATH|landscape|square")
     look.add_argument("--face-ease", type=float, metavar="0..1",
-                      help="share of the style given back to the photo on faces (default 0.45; 0: off)")
+                      help="share of the style given back to the photo on faces (default 0.6; 0: off)")
     look.add_argument("--styles-dir", metavar="DIR", help="extra folder of .onnx styles")
     look.add_argument("--config", metavar="PATH", help="TOML config file (see README)")
 
