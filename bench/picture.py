@@ -83,14 +83,16 @@ class LivePainter:
     everything else (the face guard among it) as ``live-nst run`` has it by default."""
 
     styles_dir: Path
+    face_guard: bool = True  # False: the face guard off (what the pipeline was without it)
 
     def paint(self, image: np.ndarray, style: str) -> np.ndarray:
         from live_nst.catalog import StyleCatalog
-        from live_nst.config import RegionConfig, RunConfig
+        from live_nst.config import FacesConfig, RegionConfig, RunConfig
         from live_nst.pipeline import build_pipeline
 
         config = RunConfig(size_wh=(image.shape[1], image.shape[0]), proc_size_wh=LIVE_PIXELS_WH,
-                           person=RegionConfig(style), background=RegionConfig("original"), output="null")
+                           person=RegionConfig(style), background=RegionConfig("original"), output="null",
+                           faces=FacesConfig(enabled=self.face_guard))
         pipeline = build_pipeline(config, StyleCatalog([self.styles_dir]))
         try:
             return pipeline.process(image, 0.0)
@@ -117,16 +119,18 @@ def _rates(kept: dict[str, list[bool]]) -> dict:
 
 
 def measure_faces_kept(model_path: Path, photos: Sequence[Path], styles: Sequence[str] | None = None) -> dict:
-    """Faces kept by ``model_path``'s styles on ``photos``: network alone and through the pipeline."""
+    """Faces kept by ``model_path``'s styles on ``photos``: network alone, through the
+    pipeline as ``live-nst render`` has it (face guard on) and with the face guard off."""
     from live_nst.faces import FaceDetector
     from live_nst.inference import StyleModel
 
     model = StyleModel(model_path, "cpu")
     names = [info.name for info in model.styles]
     chosen = list(styles) if styles else names
-    live = LivePainter(model_path.parent)
+    live, unguarded = LivePainter(model_path.parent), LivePainter(model_path.parent, face_guard=False)
     network: dict[str, list[bool]] = {name: [] for name in chosen}
     rendered: dict[str, list[bool]] = {name: [] for name in chosen}
+    rendered_unguarded: dict[str, list[bool]] = {name: [] for name in chosen}
     counted = []
     with FaceDetector() as detector:
         for photo in photos:
@@ -138,8 +142,9 @@ def measure_faces_kept(model_path: Path, photos: Sequence[Path], styles: Sequenc
             for name in chosen:
                 network[name].append(_face_kept(detector, faces, paint_whole_frame(model, image, names.index(name))))
                 rendered[name].append(_face_kept(detector, faces, live.paint(image, name)))
+                rendered_unguarded[name].append(_face_kept(detector, faces, unguarded.paint(image, name)))
     return {"model": str(model_path), "photos": [p.name for p in photos], "photos_with_a_face": counted,
-            "network": _rates(network), "render": _rates(rendered)}
+            "network": _rates(network), "render": _rates(rendered), "render_unguarded": _rates(rendered_unguarded)}
 
 
 # --- review sheet ---------------------------------------------------------------------

@@ -135,9 +135,20 @@ def fidelity_table(section: dict) -> str:
         rows.append([name, _f(s["style_loss_network"], ".4g"), _f(s["style_loss_gatys"], ".4g"),
                      _f(s["style_ratio"], ".2f"), _pct(s["style_gap_closed"]),
                      _f(s["content_loss_network"], ".4g"), _f(s["content_loss_gatys"], ".4g")])
-    return _table(["style", "style loss net", "Gatys", "net / Gatys", "gap closed", "content loss net",
+    text = _table(["style", "style loss net", "Gatys", "net / Gatys", "gap closed", "content loss net",
                    "Gatys"], rows) + (f"\n\n{section['size']} px photos, artwork {section['style_size']} px, "
                                       f"Gatys {section['gatys_steps']} L-BFGS steps.")
+    faces = section.get("faces_kept")
+    if faces:
+        paths = [(key, name) for key, name in (("network", "network alone, whole frame"),
+                                               ("render", "live pipeline, person styled"),
+                                               ("render_unguarded", "live pipeline, face guard off")) if key in faces]
+        text += "\n\n" + _table(["faces kept", "mean", "worst style"],
+                                 [[name, _pct(faces[key]["mean"]),
+                                   f"{_pct(faces[key]['worst'])} ({faces[key]['worst_style']})"]
+                                  for key, name in paths])
+        text += f"\n\nOn {len(faces['photos_with_a_face'])} held-out portraits with a face."
+    return text
 
 
 def adaptive_table(section: dict) -> str:

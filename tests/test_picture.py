@@ -57,11 +57,11 @@ def _symmetric(faces, photo) -> bool:
     return any(abs((x + w / 2) - width / 2) < w / 2 for x, _, w, _ in (f.box_xywh for f in faces))
 
 
-@pytest.mark.slow  # every style over the portraits, by both paths
-def test_faces_kept_reports_every_style_for_both_paths(portraits):
+@pytest.mark.slow  # every style over the portraits, by every path
+def test_faces_kept_reports_every_style_for_every_path(portraits):
     report = measure_faces_kept(packaged_styles_dir() / "pack.onnx", portraits[1][:3])
     assert report["photos_with_a_face"], "the detector found no face in three portraits"
-    for path in ("network", "render"):
+    for path in ("network", "render", "render_unguarded"):
         rates = report[path]["per_style"]
         assert len(rates) == 8 and all(0.0 <= r <= 1.0 for r in rates.values())
         assert report[path]["worst"] == min(rates.values()) <= report[path]["mean"]
