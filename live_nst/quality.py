@@ -3,7 +3,8 @@
 When frames need more time than the frame rate allows (a slower CPU, another app busy),
 the processing size steps down; when there is headroom again, back up, never above the
 configured size nor below a floor. Pure: measured frame times in, size decisions out;
-time is counted in frames, so tests feed it synthetic frame times.
+time is counted in frames (settling: in the frames' own measured time), so tests feed it
+synthetic frame times.
 
 Against oscillation: the step down needs the median of a short window over the budget
 (not one slow frame); the step up needs the predicted time at the larger size (this
@@ -28,6 +29,7 @@ DOWN_LOAD = 1.05  # step down when the frames need this much of the budget (medi
 TARGET_LOAD = 0.85  # step down far enough that the predicted load is this or less
 UP_LOAD = 0.8  # step up when the predicted load at the larger size is this or less ...
 MAX_BACKOFF = 8  # at most this many times up_after_s before a failed size is tried again
+MIN_SETTLE_FRAMES = 3  # settling lasts at least this many frames, however slow they are
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,12 @@ class QualityController:
         self.budget_ms = 1000.0 / fps
         frames = lambda seconds: max(0, round(seconds * fps))  # noqa: E731
         self._window: deque[float] = deque(maxlen=max(3, frames(timing.window_s)))
-        self._settle_frames, self._up_frames = frames(timing.settle_s), max(1, frames(timing.up_after_s))
+        self._up_frames = max(1, frames(timing.up_after_s))
+        self._settle_ms = 1000.0 * timing.settle_s
         self._probation_frames = frames(timing.probation_s)
-        self._settling = frames(timing.startup_s)
+        # Settling is counted in the frames' measured time, not in frames at the target
+        # rate: on a machine at a quarter of the rate, a 2 s start-up would last 8 s.
+        self._settling_ms, self._settling_frames = 1000.0 * timing.startup_s, MIN_SETTLE_FRAMES
         self._headroom = 0  # frames in a row with room for the next size up
         self._backoff: dict[int, int] = {}  # level -> multiple of the up wait, after failed tries
         self._since_up: int | None = None  # frames since the last step up
@@ -114,8 +119,9 @@ class QualityController:
             return None
         if self._since_up is not None:
             self._since_up += 1
-        if self._settling > 0:
-            self._settling -= 1
+        if self._settling_ms > 0 or self._settling_frames > 0:
+            self._settling_ms -= frame_ms
+            self._settling_frames -= 1
             return None
         self._window.append(float(frame_ms))
         if len(self._window) < self._window.maxlen:  # type: ignore[operator]  # maxlen is set
@@ -150,7 +156,8 @@ class QualityController:
         change = SizeChange(self.size_wh, self.ladder[level], needed, self.budget_ms)
         self.level = level
         self._window.clear()
-        self._settling, self._headroom, self._since_up = self._settle_frames, 0, None
+        self._settling_ms, self._settling_frames = self._settle_ms, MIN_SETTLE_FRAMES
+        self._headroom, self._since_up = 0, None
         return change
 
     def _pixels(self, level: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from live_nst.quality import FLOOR_WH, QualityController, QualityTiming, size_ladder
+from live_nst.quality import FLOOR_WH, MIN_SETTLE_FRAMES, QualityController, QualityTiming, size_ladder
 
 FPS = 30.0
 BUDGET_MS = 1000.0 / FPS
@@ -64,6 +64,21 @@ def test_a_slow_machine_steps_down_far_enough_at_once_and_logs_why():
     assert change.down and change.old == (640, 360) and change.new == controller.size_wh
     assert change.frame_ms == pytest.approx(45.0) and change.budget_ms == pytest.approx(BUDGET_MS)
     assert Machine(45.0).frame_ms(controller.size_wh) < BUDGET_MS, "the new size must hold the rate"
+
+
+def test_a_machine_far_below_the_rate_steps_down_after_seconds_of_its_own_frames():
+    """Start-up is counted in the frames' measured time: at 4 fps, 2 s are 8 frames, not 60."""
+    controller = QualityController((640, 360), FPS)
+    changes, elapsed_s = [], 0.0
+    machine = Machine(ms_at_640x360=250.0)
+    while not changes and elapsed_s < 60:
+        frame_ms = machine.frame_ms(controller.size_wh)
+        elapsed_s += frame_ms / 1000
+        if (change := controller.observe(frame_ms)) is not None:
+            changes.append(change)
+    assert changes and changes[0].new == FLOOR_WH
+    window_s = round(FPS * TIMING.window_s) * 0.25
+    assert elapsed_s <= TIMING.startup_s + window_s + 0.5, f"first step down after {elapsed_s:.1f} s"
 
 
 def test_never_below_the_floor_however_slow():
@@ -128,7 +143,7 @@ def test_a_failed_step_up_backs_off():
 
 def test_frames_right_after_a_change_are_not_judged():
     controller = QualityController((640, 360), FPS, timing=QualityTiming(startup_s=0.0))
-    run(controller, Machine(ms_at_640x360=80.0), frames=round(FPS * TIMING.window_s) + 1)
+    run(controller, Machine(ms_at_640x360=80.0), frames=MIN_SETTLE_FRAMES + round(FPS * TIMING.window_s) + 1)
     assert controller.size_wh != (640, 360)
     settled = controller.size_wh
     for _ in range(round(FPS * TIMING.settle_s)):
