@@ -153,7 +153,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise SystemExit("train: --style-path and --content-dir are required (or --resume CKPT)")
         config = TrainConfig(style_paths=tuple(args.style_path), content_dir=args.content_dir, arch=args.arch,
                              **{k: v for k, v in overrides.items() if v is not None})
-    final = train(config, resume=args.resume, device=args.device)
+    budget_s = args.budget * 60 if args.budget is not None else None
+    final = train(config, resume=args.resume, device=args.device, budget_s=budget_s, workers=args.workers)
     print(f"checkpoint: {final}")
     return 0
 
@@ -227,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--style-weight", type=float)
     tr.add_argument("--temporal-weight", type=float)
     tr.add_argument("--checkpoint-every", type=int)
+    tr.add_argument("--budget", type=float, metavar="MINUTES",
+                    help="train for this long (the learning rate decays over it) or until --steps")
+    tr.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0: none)")
     tr.add_argument("--out-dir")
     tr.add_argument("--resume", metavar="CKPT")
     tr.add_argument("--device", default="auto")

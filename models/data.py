@@ -47,14 +47,21 @@ def save_image(tensor: torch.Tensor, path: str | Path) -> None:
 FaceBoxes = dict[str, list[tuple[int, int, int, int]]]  # image path -> face boxes (x, y, w, h) in pixels
 
 
-def find_faces(paths: list[Path], cache_file: Path | None = None) -> FaceBoxes:
-    """Face boxes of every photo (MediaPipe's short-range detector), cached in ``cache_file``."""
+def find_faces(paths: list[Path], cache_file: Path | None = None, root: Path | None = None) -> FaceBoxes:
+    """Face boxes of every photo (MediaPipe's short-range detector), cached in ``cache_file``.
+
+    The cache is keyed by each path relative to ``root`` (the content folder), so it stays
+    valid when the folder moves, to another machine say.
+    """
     import json
+
+    def key(path: Path) -> str:
+        return path.relative_to(root).as_posix() if root is not None else str(path)
 
     cached: FaceBoxes = {}
     if cache_file is not None and cache_file.is_file():
         cached = {k: [tuple(b) for b in v] for k, v in json.loads(cache_file.read_text()).items()}
-    missing = [p for p in paths if str(p) not in cached]
+    missing = [p for p in paths if key(p) not in cached]
     if missing:
         from tqdm import tqdm
 
@@ -63,11 +70,11 @@ def find_faces(paths: list[Path], cache_file: Path | None = None) -> FaceBoxes:
         with FaceDetector() as detector:
             for path in tqdm(missing, desc="faces", dynamic_ncols=True):
                 image = np.asarray(Image.open(path).convert("RGB"))
-                cached[str(path)] = [face.box_xywh for face in detector.detect(image)]
+                cached[key(path)] = [face.box_xywh for face in detector.detect(image)]
         if cache_file is not None:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
             cache_file.write_text(json.dumps(cached))
-    return {str(p): cached[str(p)] for p in paths}
+    return {str(p): cached[key(p)] for p in paths}
 
 
 class RandomCrops(torch.utils.data.Dataset):

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import random
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -118,19 +119,44 @@ def config_from_checkpoint(ckpt: dict, **overrides) -> TrainConfig:
     return replace(TrainConfig(**raw), **{k: v for k, v in overrides.items() if v is not None})
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Cosine decay from ``config.lr`` to a tenth of it over ``config.steps``."""
-    progress = min(1.0, step / max(1, config.steps))
+def learning_rate(config: TrainConfig, progress: float) -> float:
+    """Cosine decay from ``config.lr`` to a tenth of it as ``progress`` goes from 0 to 1."""
+    progress = min(1.0, max(0.0, progress))
     return config.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+
+
+class Schedule:
+    """How far a run is: by steps, or by the wall clock when it has a time budget.
+
+    With a budget the run ends when the budget is spent (or at ``config.steps``, whichever
+    comes first) and the learning rate decays over the budget, so a run of N minutes is a
+    whole run whatever the machine's speed.
+    """
+
+    def __init__(self, config: TrainConfig, budget_s: float | None) -> None:
+        if budget_s is not None and budget_s <= 0:
+            raise InputError(f"the time budget must be positive, got {budget_s:g} s")
+        self.config, self.budget_s = config, budget_s
+        self.started = time.monotonic()
+
+    def progress(self, step: int) -> float:
+        by_steps = step / max(1, self.config.steps)
+        if self.budget_s is None:
+            return by_steps
+        return max(by_steps, (time.monotonic() - self.started) / self.budget_s)
+
+    def done(self, step: int) -> bool:
+        return step >= self.config.steps or (self.budget_s is not None and self.progress(step) >= 1.0)
 
 
 def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
 
-def _batches(config: TrainConfig, rank: int, world: int):
+def _batches(config: TrainConfig, rank: int, world: int, workers: int = 0):
     paths = list_images(config.content_dir)
-    faces = find_faces(paths, Path(config.out_dir) / "faces.json") if config.face_weight else None
+    faces = (find_faces(paths, Path(config.out_dir) / "faces.json", root=Path(config.content_dir))
+             if config.face_weight else None)
     dataset = RandomCrops(paths, config.size, faces)
     sampler: torch.utils.data.Sampler | None
     if world > 1:
@@ -141,7 +167,8 @@ def _batches(config: TrainConfig, rank: int, world: int):
     else:
         sampler = None
     loader = torch.utils.data.DataLoader(dataset, batch_size=config.batch, shuffle=sampler is None,
-                                         sampler=sampler, drop_last=True, num_workers=0)
+                                         sampler=sampler, drop_last=True, num_workers=workers,
+                                         persistent_workers=workers > 0)
     epoch = 0
     while True:
         if isinstance(sampler, torch.utils.data.DistributedSampler):  # RandomSampler has no epochs
@@ -150,10 +177,18 @@ def _batches(config: TrainConfig, rank: int, world: int):
         epoch += 1
 
 
-def train(config: TrainConfig, resume: str | None = None, device: str = "auto") -> Path:
-    """Run (or continue) training; returns the path of the final checkpoint."""
+def train(config: TrainConfig, resume: str | None = None, device: str = "auto",
+          budget_s: float | None = None, workers: int = 0) -> Path:
+    """Run (or continue) training; returns the path of the final checkpoint.
+
+    ``budget_s``: stop after this many seconds of training, with the learning-rate decay
+    spread over them; the final checkpoint then records the steps reached as its recipe's
+    ``steps``. ``workers``: data-loading processes (0: in the training process).
+    """
     world = int(os.environ.get("WORLD_SIZE", 1))
     rank = int(os.environ.get("RANK", 0))
+    if world > 1 and budget_s is not None:  # ranks would stop at different steps and hang
+        raise InputError("a time budget needs a single training process; give --steps under torchrun")
     if world > 1:
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     dev = pick_device(device)
@@ -182,23 +217,32 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto") 
     autocast = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=bf16_is_fast(dev))
     out_dir = Path(config.out_dir)
     final = out_dir / "last.ckpt"
-    batches = _batches(config, rank, world)
-    bar = tqdm(range(start, config.steps), initial=start, total=config.steps, disable=rank != 0,
-               desc="train", dynamic_ncols=True)
-    for step in bar:
+    batches = _batches(config, rank, world, workers)
+    schedule = Schedule(config, budget_s)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels
+    bar = tqdm(total=config.steps, initial=start, disable=rank != 0, desc="train", dynamic_ncols=True)
+    step = start
+    while not schedule.done(step):
         for group in optimizer.param_groups:  # from the step, so a resumed run keeps the schedule
-            group["lr"] = learning_rate(config, step)
-        batch = next(batches).to(dev)
+            group["lr"] = learning_rate(config, schedule.progress(step))
+        batch = next(batches).to(dev, non_blocking=True)
         terms = _step(model, vgg, targets, batch[:, :3], batch[:, 3:], config, autocast)
         loss = sum(getattr(config.weights, k) * v for k, v in terms.items())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        record = {k: round(float(v.detach()), 5) for k, v in terms.items()}
-        bar.set_postfix(record)
-        if rank == 0 and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
-            history.append({"step": step + 1, **record})
-            save_checkpoint(final, model, optimizer, step + 1, config, history)
+        step += 1
+        bar.update(1)
+        last = schedule.done(step)
+        if rank == 0 and (step % config.checkpoint_every == 0 or last):
+            record = {k: round(float(v.detach()), 5) for k, v in terms.items()}
+            bar.set_postfix(record)
+            history.append({"step": step, **record})
+            # A budgeted run is complete where it stopped: its recipe says so.
+            done_config = replace(config, steps=step) if last and budget_s is not None else config
+            save_checkpoint(final, model, optimizer, step, done_config, history)
+    bar.close()
     if rank == 0 and start >= config.steps:
         log.info("checkpoint already at step %d of %d; nothing to do", start, config.steps)
     if world > 1:

@@ -121,10 +121,12 @@ class VGGFeatures(nn.Module):
             raise ValueError(f"unknown VGG layers {unknown}; known: {sorted(LAYER_INDEX)}")
         from torchvision.models.vgg import cfgs, make_layers
 
-        features = make_layers(cfgs["E"])  # vgg19().features without building the classifier
-        features.load_state_dict(state if state is not None else resolve_vgg_state(), strict=True)
         last = max(LAYER_INDEX[name] for name in layers)
-        self.body = features[: last + 1].eval()
+        # vgg19().features without the classifier, cut after the deepest layer asked for: the
+        # weights beyond it (from a full or a truncated state) are never needed.
+        self.body = make_layers(cfgs["E"])[: last + 1].eval()
+        state = state if state is not None else resolve_vgg_state()
+        self.body.load_state_dict({k: v for k, v in state.items() if int(k.split(".")[0]) <= last}, strict=True)
         for module in self.body:
             if isinstance(module, nn.ReLU):
                 module.inplace = False
