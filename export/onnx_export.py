@@ -53,12 +53,13 @@ class ExportParityError(ExportError):
 def export_network(network, path: str | Path, styles: Sequence[str | Mapping[str, str]], *,
                    recipe: Mapping | None = None, quality: Mapping | None = None, fp16: bool = False,
                    parity_sizes: Sequence[tuple[int, int]] = DEFAULT_PARITY_SIZES,
-                   tolerance: float | None = None) -> Path:
+                   tolerance: float | None = None, extra: Mapping[str, str] | None = None) -> Path:
     """Export ``network`` (a ``StyleNetwork``) to ``path`` and check it; returns the path.
 
     ``styles``: one entry per style, in the network's style order: a name, or a mapping
     with ``name`` and any of ``title``, ``artist``, ``artwork``, ``license``.
-    ``recipe`` and ``quality`` are stored as JSON metadata. ``parity_sizes``: (H, W)
+    ``recipe`` and ``quality`` are stored as JSON metadata, ``extra`` as more metadata
+    props (such as ``contract.KEY_EXTENDS``). ``parity_sizes``: (H, W)
     sizes at which ONNX Runtime must match PyTorch within ``tolerance`` (default
     ``FP32_TOLERANCE``, or ``FP16_TOLERANCE`` with ``fp16``); empty skips the check.
     Raises ``ExportParityError`` when it does not match, ``ExportError`` when the file
@@ -72,6 +73,8 @@ def export_network(network, path: str | Path, styles: Sequence[str | Mapping[str
     if fp16:
         proto = to_fp16(proto)
     _set_metadata(proto, entries, network, recipe or {}, quality or {})
+    if extra:
+        contract.set_metadata(proto, extra)
     _check_self_contained(proto, path)
     tol = tolerance if tolerance is not None else (FP16_TOLERANCE if fp16 else FP32_TOLERANCE)
 

@@ -41,7 +41,21 @@ def build_pack(checkpoint: Path, out: Path) -> Path:
         listed = ", ".join(f"{name} ({licence})" for name, licence in refused.items())
         raise ExportError(f"{checkpoint} holds styles whose artwork is not public domain: {listed}. A pack "
                           f"ships only public-domain artworks (export/artworks.py); train it without them.")
-    return export_checkpoint(checkpoint, out, styles_meta=ARTWORKS)
+    path = export_checkpoint(checkpoint, out, styles_meta=ARTWORKS)
+    save_pack_weights(checkpoint, path)
+    return path
+
+
+def save_pack_weights(checkpoint: Path, model_path: Path) -> Path:
+    """The network's weights beside the pack, for ``live-nst add-style`` (which extends it)."""
+    from live_nst.models.add_style import save_weights
+    from live_nst.models.networks import network_from_config
+    from live_nst.models.train import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    network = network_from_config(ckpt["arch"])
+    network.load_state_dict(ckpt["model"])
+    return save_weights(network, model_path)
 
 
 def write_quality(path: Path, quality: dict) -> None:

@@ -34,6 +34,7 @@ from live_nst.sources import Frame, Source, open_source
 log = logging.getLogger(__name__)
 
 STRENGTH_STEP = 0.1  # one press of the strength keys
+STYLES_POLL_S = 1.0  # how often the style folders are checked for new or changed files
 # The share of the cores a pipeline that cannot keep up keeps busy (measured on 2 cores:
 # 0.84-0.93 over the processing sizes), so CPU time / (cores * CPU_SHARE) is the wall
 # time a frame takes when the source does not hold it back: within 5% at every size measured.
@@ -155,6 +156,7 @@ class LiveLoop:
         self.quality = quality or QualityController(config.proc_size_wh, config.fps, enabled=config.adaptive)
         self.shown_proc_wh: tuple[int, int] | None = None  # the processing size of the frame on show
         self._last_sent: tuple[float, float, int] | None = None  # wall s, CPU s, source index
+        self._styles_checked = time.monotonic()
 
     def run(self, max_frames: int | None = None) -> LoopStats:
         self.running = True
@@ -162,6 +164,7 @@ class LiveLoop:
         try:
             while self.running and (max_frames is None or self.stats.frames < max_frames):
                 self._handle_commands()
+                self._watch_styles()
                 if not self.running:
                     break
                 ready = self.runner.take(timeout=2.0 / self.pipeline.config.fps)
@@ -216,6 +219,19 @@ class LiveLoop:
         log.info("processing size %dx%d -> %dx%d: frames needed %.0f ms, %.0f ms allowed at %.0f fps",
                  *change.old, *change.new, change.frame_ms, change.budget_ms, self.pipeline.config.fps)
         self.runner.submit(lambda pipeline: pipeline.set_proc_size(change.new))
+
+    def _watch_styles(self) -> None:
+        """Pick up style files added, replaced or removed while running (add-style's, say)."""
+        now = time.monotonic()
+        if now - self._styles_checked < STYLES_POLL_S:
+            return
+        self._styles_checked = now
+        fresh = self.pipeline.catalog.reloaded()
+        if fresh is None:
+            return
+        added = sorted(set(fresh.entries) - set(self.pipeline.catalog.entries))
+        log.info("style folder changed%s", f": new styles {', '.join(added)}" if added else "")
+        self.runner.submit(lambda pipeline: pipeline.set_catalog(fresh))
 
     def _handle_commands(self) -> None:
         pending = self.commands.drain()

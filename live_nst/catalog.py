@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from live_nst.compose import BUILT_IN_LOOKS
-from live_nst.contract import StyleInfo, read_styles
+from live_nst.contract import KEY_EXTENDS, StyleInfo, read_json, read_styles
 from live_nst.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,16 @@ class StyleEntry:
     info: StyleInfo
     path: Path  # the model file holding this style
     index: int  # the style's position among the file's style weights
+    # Other files that hold the same style (a user style made by add-style carries the
+    # whole pack), as (file, index): where it can share a pass with that file's styles.
+    also: tuple[tuple[Path, int], ...] = ()
 
     @property
     def name(self) -> str:
         return self.info.name
+
+    def places(self) -> list[tuple[Path, int]]:
+        return [(self.path, self.index), *self.also]
 
 
 def user_styles_dir() -> Path:
@@ -46,15 +52,39 @@ def packaged_styles_dir() -> Path:
     return Path(str(resources.files("live_nst.styles")))
 
 
+FileStamp = tuple[tuple[str, int, int], ...]
+
+
+def folder_stamp(folders: list[Path]) -> FileStamp:
+    """Name, mtime and size of every style file: what changes when one is added, replaced
+    or removed. (Writers replace files atomically, so a half-written one is never seen.)"""
+    stamps = []
+    for folder in folders:
+        for path in sorted(folder.glob("*.onnx")) if folder.is_dir() else []:
+            try:
+                stat = path.stat()
+            except OSError:  # removed between the listing and the stat
+                continue
+            stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(stamps)
+
+
 class StyleCatalog:
     """Name -> StyleEntry over the packaged models and a user folder."""
 
     def __init__(self, folders: list[Path]) -> None:
+        self.folders = list(folders)
         self.entries: dict[str, StyleEntry] = {}
         self.problems: dict[Path, str] = {}
+        self.stamp = folder_stamp(self.folders)
         for folder in folders:
             for path in sorted(folder.glob("*.onnx")) if folder.is_dir() else []:
                 self._add_file(path)
+
+    def reloaded(self) -> StyleCatalog | None:
+        """A fresh catalog of the same folders if a style file was added, changed or
+        removed since this one was read; else None."""
+        return StyleCatalog(self.folders) if folder_stamp(self.folders) != self.stamp else None
 
     @classmethod
     def default(cls, extra_dir: str | Path | None = None) -> StyleCatalog:
@@ -63,19 +93,37 @@ class StyleCatalog:
     def _add_file(self, path: Path) -> None:
         try:
             infos = read_styles(path)
-        except ModelError as exc:
+            carried = set(read_json(path, KEY_EXTENDS).get("styles", ()))
+        except (ModelError, AttributeError, TypeError) as exc:
             # A broken user file must not take the other styles down with it.
-            log.warning("skipping style file: %s", exc)
+            log.warning("skipping style file %s: %s", path, exc)
             self.problems[path] = str(exc)
             return
         for index, info in enumerate(infos):
             name = info.name
+            if name in carried and name in self.entries:
+                # The pack's own style, carried by an add-style file: not a new style, but
+                # a second place where it can share a pass with the file's new styles.
+                entry = self.entries[name]
+                self.entries[name] = dataclasses.replace(entry, also=(*entry.also, (path, index)))
+                continue
             if name in self.entries or name in BUILT_IN_LOOKS:
                 # Both stay usable: the later file's style is addressed as name@file.
                 name = f"{info.name}@{path.stem}"
                 log.info("style %r in %s is also in %s; it is listed as %r", info.name, path,
                          self.entries[info.name].path if info.name in self.entries else "the built-in looks", name)
             self.entries[name] = StyleEntry(dataclasses.replace(info, name=name), path, index)
+
+    def locate(self, looks: list[str]) -> dict[Path, list[tuple[str, int]]]:
+        """Model file -> [(look, index in that file)] for painting ``looks``: one file
+        holding them all where there is one (one network pass), else each look's own file."""
+        entries = [self.get(look) for look in looks]
+        shared = set.intersection(*({path for path, _ in e.places()} for e in entries)) if entries else set()
+        plan: dict[Path, list[tuple[str, int]]] = {}
+        for look, entry in zip(looks, entries):
+            path, index = next(((p, i) for p, i in entry.places() if p in shared), (entry.path, entry.index))
+            plan.setdefault(path, []).append((look, index))
+        return plan
 
     @property
     def names(self) -> list[str]:

@@ -159,6 +159,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add_style(args: argparse.Namespace) -> int:
+    require("torch", "train", "add-style")
+    from live_nst.catalog import StyleCatalog, packaged_styles_dir, user_styles_dir
+    from live_nst.models.add_style import add_style
+
+    styles_dir = Path(args.styles_dir).expanduser() if args.styles_dir else user_styles_dir()
+    catalog = StyleCatalog.default(styles_dir)
+    path = add_style(Path(args.picture), args.name, styles_dir, packaged_styles_dir() / "pack.onnx",
+                     set(catalog.entries), budget_min=args.budget,
+                     content_dir=Path(args.content_dir) if args.content_dir else None)
+    name = args.name or Path(args.picture).stem
+    print(f"wrote {path}\n"
+          f"Use it: live-nst run --person-style {name}   (or --background-style {name}); a running live-nst "
+          f"picks it up by itself and adds it to the hotkey cycle.")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     require("torch", "train", "Export")
     from live_nst.export.onnx_export import export_checkpoint
@@ -235,6 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", metavar="CKPT")
     tr.add_argument("--device", default="auto")
     tr.set_defaults(handler=cmd_train)
+
+    add = sub.add_parser("add-style", help="make your own picture a style in minutes (trains its conditioning only)")
+    add.add_argument("picture", help="the artwork: a JPEG or PNG, at least 64 px on each side")
+    add.add_argument("--name", help="the style's name (default: the picture's file name)")
+    add.add_argument("--budget", type=float, default=10.0, metavar="MINUTES",
+                     help="training time (default 10: a usable style on a 2-core laptop CPU)")
+    add.add_argument("--styles-dir", metavar="DIR", help="where to write NAME.onnx (default: your styles folder)")
+    add.add_argument("--content-dir", metavar="DIR",
+                     help="photos to paint while training (default: the built-in sample portrait)")
+    add.set_defaults(handler=cmd_add_style)
 
     ex = sub.add_parser("export", help="export a checkpoint to ONNX")
     ex.add_argument("checkpoint")

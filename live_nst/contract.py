@@ -43,6 +43,9 @@ KEY_STYLES = "live_nst.styles"
 KEY_ARCH = "live_nst.arch"
 KEY_RECIPE = "live_nst.recipe"
 KEY_QUALITY = "live_nst.quality"
+# A user style made by ``live-nst add-style``: the shipped pack's network with styles
+# appended. JSON {"pack_sha256": ..., "styles": [names it carries over from the pack]}.
+KEY_EXTENDS = "live_nst.extends"
 REQUIRED_KEYS = (KEY_CONTRACT, KEY_STYLES)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +116,7 @@ class FramePipeline:
         self.blender = TemporalBlender(config.temporal)  # finish's (its own estimator is unused)
         self.threads, self.spinning = threads, spinning
         self.models: dict[Path, StyleModel] = {}
+        self._stamps: dict[Path, tuple[int, int]] = {}  # each loaded model file's mtime and size
         self.broken: set[str] = set()
         self.person = RegionState(catalog.validate(config.person.style), config.person.strength)
         self.background = RegionState(catalog.validate(config.background.style), config.background.strength)
@@ -177,6 +177,22 @@ class FramePipeline:
         for region in (self.person, self.background):
             region.strength = round(min(1.0, max(0.0, region.strength + delta)), 2)
 
+    def set_catalog(self, catalog: StyleCatalog) -> None:
+        """Use a re-read style folder: new styles join the cycle, changed files are
+        reloaded, and a region whose style is gone shows the original picture."""
+        self.catalog = catalog
+        current = {Path(path): (mtime, size) for path, mtime, size in catalog.stamp}
+        for path in [p for p in self.models if p in current and self._stamps.get(p) != current[p]]:
+            del self.models[path]
+        self.broken.clear()
+        for name, state in (("person", self.person), ("background", self.background)):
+            gone = [look for look in (state.look, state.previous) if look and look not in BUILT_IN_LOOKS
+                    and look not in catalog.entries]
+            if gone:
+                log.warning("style %r is no longer installed; the %s shows the original picture", gone[0], name)
+                state.look, state.previous = (ORIGINAL if state.look in gone else state.look), None
+        self._forget_history()
+
     def set_proc_size(self, size_wh: SizeWH) -> None:
         """Run the networks at about ``size_wh``'s pixel count from the next frame on."""
         size_wh = (int(size_wh[0]), int(size_wh[1]))
@@ -204,7 +220,10 @@ class FramePipeline:
 
     def _model_at(self, path: Path) -> StyleModel:
         if path not in self.models:
+            stat = path.stat() if path.exists() else None
             self.models[path] = StyleModel(path, self.config.device, self.threads, self.spinning)
+            if stat is not None:  # what set_catalog compares, to reload a replaced file
+                self._stamps[path] = (stat.st_mtime_ns, stat.st_size)
         return self.models[path]
 
     def close(self) -> None:
@@ -354,10 +373,7 @@ class FramePipeline:
             ease = None
         small_ease = None if ease is None else cv2.resize(ease, small_wh, interpolation=cv2.INTER_AREA)
         small_maps = ease_styles(look_maps(small_mask, person, background), small_ease)
-        by_model: dict[Path, list[str]] = defaultdict(list)
-        for look in small_maps:
-            if look not in BUILT_IN_LOOKS:
-                by_model[self.catalog.get(look).path].append(look)
+        by_model = self.catalog.locate([look for look in small_maps if look not in BUILT_IN_LOOKS])
         specials = [look for look in BUILT_IN_LOOKS if look in small_maps]
         # One layer covers the frame alone: its weight map is never used, so skip it.
         maps = small_maps
@@ -365,20 +381,22 @@ class FramePipeline:
             # Full maps at the mask's size (the flow size, like ``ease``); blending scales them.
             maps = ease_styles(look_maps(mask, person, background), ease)
         jobs = [StyleJob(path, self._style_weights(self._model_at(path), looks, small_maps, small_mask, proc.shape[:2]),
-                         sum(maps[look] for look in looks)) for path, looks in by_model.items()]
+                         sum(maps[look] for look, _ in looks)) for path, looks in by_model.items()]
         fixed = [(proc if look == ORIGINAL else blurred(proc), maps[look]) for look in specials]
         return jobs, fixed
 
-    def _style_weights(self, model: StyleModel, looks: list[str], small_maps, small_mask, shape_hw) -> np.ndarray:
-        """(S, h, w) weights over the model's styles, normalised where the model is used."""
+    def _style_weights(self, model: StyleModel, looks: list[tuple[str, int]], small_maps, small_mask,
+                       shape_hw) -> np.ndarray:
+        """(S, h, w) weights over the model's styles (``looks``: (look, its index in the
+        model)), normalised where the model is used."""
         shape = small_mask.shape if small_mask is not None else (
             max(1, shape_hw[0] // WEIGHTS_DOWNSCALE), max(1, shape_hw[1] // WEIGHTS_DOWNSCALE))
         weights = np.zeros((model.num_styles, *shape), np.float32)
-        for look in looks:
-            weights[self.catalog.get(look).index] += small_maps[look]
+        for look, index in looks:
+            weights[index] += small_maps[look]
         total = weights.sum(axis=0, keepdims=True)
         uncovered = total[0] < 1e-6
-        weights[self.catalog.get(looks[0]).index][uncovered] = 1.0  # unused there; keeps the sum 1
+        weights[looks[0][1]][uncovered] = 1.0  # unused there; keeps the sum 1
         return weights / np.maximum(weights.sum(axis=0, keepdims=True), 1e-6)
 
 

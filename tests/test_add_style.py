@@ -1,0 +1,161 @@
+"""add-style: a new style trained into the shipped pack's frozen network, in one file with
+the pack, found by the catalog (and by a running pipeline) and painted in one pass."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from live_nst import contract  # noqa: E402
+from live_nst.catalog import StyleCatalog, packaged_styles_dir  # noqa: E402
+from live_nst.compose import ORIGINAL  # noqa: E402
+from live_nst.config import RegionConfig, RunConfig  # noqa: E402
+from live_nst.errors import InputError  # noqa: E402
+from live_nst.inference import StyleModel  # noqa: E402
+from live_nst.models import losses  # noqa: E402
+from live_nst.models.add_style import (  # noqa: E402
+    FitConfig,
+    add_style,
+    append_style,
+    fit,
+    load_pack,
+    style_grams,
+)
+from live_nst.models.data import load_image  # noqa: E402
+from live_nst.models.networks import one_hot_weights  # noqa: E402
+from live_nst.models.vgg import VGGFeatures  # noqa: E402
+from live_nst.pipeline import FramePipeline  # noqa: E402
+
+pytestmark = [pytest.mark.train, pytest.mark.usefixtures("one_torch_thread")]
+
+PACK = packaged_styles_dir() / "pack.onnx"
+
+
+def paint(network, image, index):
+    with torch.no_grad():
+        return network(image, one_hot_weights(torch.tensor([index]), network.config.num_styles, *image.shape[-2:]))
+
+
+def test_an_appended_style_starts_as_its_neighbour_and_leaves_the_others_alone():
+    network, styles, _ = load_pack(PACK)
+    grown = append_style(network, start_from=3)
+    image = torch.rand(1, 3, 40, 56)
+    assert grown.config.num_styles == len(styles) + 1
+    for index in range(len(styles)):
+        assert torch.allclose(paint(grown, image, index), paint(network, image, index), atol=1e-6)
+    assert torch.allclose(paint(grown, image, len(styles)), paint(network, image, 3), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_fitting_changes_only_the_new_styles_conditioning(shared_data):
+    network, styles, _ = load_pack(PACK)
+    grown = append_style(network, start_from=0)
+    before = {k: v.clone() for k, v in grown.state_dict().items()}
+    vgg = VGGFeatures((*losses.STYLE_LAYERS, *losses.TRAIN_CONTENT_LAYERS))
+    target = style_grams(vgg, load_image(shared_data / "styles" / "mosaic.jpg", 96))
+    steps, terms = fit(grown, vgg, target, [torch.rand(1, 3, 64, 64)], losses.LossWeights(),
+                       FitConfig(budget_s=3.0, size=48, batch=1))
+    assert steps >= 1 and terms["style"] > 0
+    after = grown.state_dict()
+    changed_rows = 0
+    for name, value in after.items():
+        if name.endswith((".scale", ".shift")):
+            assert torch.equal(value[:-1], before[name][:-1]), f"{name}: a shipped style's row moved"
+            changed_rows += int(not torch.equal(value[-1], before[name][-1]))
+        else:
+            assert torch.equal(value, before[name]), f"{name}: a shared weight moved"
+    assert changed_rows > 0, "the new style's conditioning did not train"
+
+
+@pytest.fixture(scope="module")
+def user_style(shared_data, tmp_path_factory):
+    """One real add-style run, as short as the command allows."""
+    styles_dir = tmp_path_factory.mktemp("styles")
+    taken = set(StyleCatalog.default(styles_dir).entries)
+    path = add_style(shared_data / "styles" / "mosaic.jpg", "my_mosaic", styles_dir, PACK, taken, budget_min=0.02)
+    return path
+
+
+@pytest.mark.slow
+def test_the_user_style_file_lists_only_the_new_style_and_carries_its_card(user_style, shared_data):
+    catalog = StyleCatalog([packaged_styles_dir(), user_style.parent])
+    shipped = [s.name for s in contract.read_styles(PACK)]
+    assert "my_mosaic" in catalog.names
+    assert not [name for name in catalog.names if "@" in name], "the pack's styles must not be listed twice"
+    assert catalog.get("my_mosaic").path == user_style
+    card = json.loads(contract.read_metadata(user_style)[contract.KEY_QUALITY])["add_style"]
+    from live_nst.assets import sha256_of
+
+    assert card["artwork_sha256"] == sha256_of(shared_data / "styles" / "mosaic.jpg")
+    assert card["steps"] >= 1 and card["started_from"] in shipped and card["losses"]["style"] > 0
+    extends = json.loads(contract.read_metadata(user_style)[contract.KEY_EXTENDS])
+    assert extends["styles"] == shipped
+
+
+@pytest.mark.slow
+def test_a_shipped_and_a_user_style_share_one_pass(user_style):
+    catalog = StyleCatalog([packaged_styles_dir(), user_style.parent])
+    shipped = contract.read_styles(PACK)[0].name
+    plan = catalog.locate([shipped, "my_mosaic"])
+    assert list(plan) == [user_style], "both looks must come from the one file that holds them"
+    # In that file the shipped style paints exactly as the pack does: the same network.
+    image = np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8)
+    weights = np.zeros((9, 12, 16), np.float32)
+    weights[0] = 1.0
+    ours = StyleModel(user_style, "cpu").run(image, weights)
+    pack = StyleModel(PACK, "cpu").run(image, weights[:8])
+    assert np.abs(ours.astype(int) - pack.astype(int)).max() <= 1
+    assert catalog.locate([shipped]) == {PACK: [(shipped, 0)]}, "alone, a shipped style stays on the pack"
+
+
+@pytest.mark.slow
+def test_a_running_pipeline_picks_up_added_and_removed_style_files(user_style, tmp_path):
+    shipped = contract.read_styles(PACK)[0].name
+    catalog = StyleCatalog([packaged_styles_dir(), tmp_path])
+    config = RunConfig(size_wh=(64, 48), proc_size_wh=(64, 48), person=RegionConfig(shipped),
+                       background=RegionConfig(ORIGINAL))
+    pipeline = FramePipeline(config, catalog, None)
+    frame = np.full((48, 64, 3), 120, np.uint8)
+    assert catalog.reloaded() is None, "nothing changed yet"
+    shutil.copy(user_style, tmp_path / "my_mosaic.onnx")
+    fresh = catalog.reloaded()
+    assert fresh is not None and "my_mosaic" in fresh.cycle()
+    pipeline.set_catalog(fresh)
+    assert pipeline.set_style("person", "my_mosaic", now=0.0)
+    assert pipeline.process(frame, 0.0).shape == (48, 64, 3)
+    (tmp_path / "my_mosaic.onnx").unlink()
+    gone = fresh.reloaded()
+    assert gone is not None and "my_mosaic" not in gone.names
+    pipeline.set_catalog(gone)
+    assert pipeline.person.look == ORIGINAL
+    assert np.array_equal(pipeline.process(frame, 1.0), frame)
+    pipeline.close()
+
+
+@pytest.mark.parametrize("case", ["not_an_image", "too_small", "name_taken", "bad_name"])
+def test_bad_input_is_refused_before_anything_is_written(case, tmp_path, shared_data):
+    styles_dir = tmp_path / "styles"
+    picture, name = shared_data / "styles" / "mosaic.jpg", "fine_name"
+    if case == "not_an_image":
+        picture = tmp_path / "notes.jpg"
+        picture.write_text("not a picture")
+    elif case == "too_small":
+        picture = tmp_path / "tiny.png"
+        cv2.imwrite(str(picture), np.zeros((40, 200, 3), np.uint8))
+    elif case == "name_taken":
+        name = contract.read_styles(PACK)[0].name
+    else:
+        name = "../escape"
+    taken = set(StyleCatalog.default(styles_dir).entries)
+    with pytest.raises(InputError) as caught:
+        add_style(picture, name, styles_dir, PACK, taken, budget_min=0.02)
+    message = str(caught.value)
+    assert {"not_an_image": "cannot read", "too_small": "64 px", "name_taken": "already installed",
+            "bad_name": "not usable"}[case] in message
+    assert not list(tmp_path.rglob("*.onnx")), "a refused style must leave no file behind"
