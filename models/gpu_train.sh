@@ -4,15 +4,15 @@
 #
 #   here:  python -m live_nst.models.gpu_carry --styles <the pack's artworks>   # builds .carry/
 #   there: bash models/gpu_train.sh [MINUTES]                                 # carry: [".carry"]
+#   or:    bash models/gpu_train.sh score LABEL=ONNX...       # fidelity only, for files under .carry
 #
 # The machine has PyTorch, ONNX and ONNX Runtime but no MediaPipe and no network: face boxes
 # come precomputed in .carry/faces.json, the VGG-19 convs in .carry/cache. Results go to
 # $OUT/gpu-results.tar.gz (checkpoints, ONNX files, fidelity JSON, logs).
 set -u
-MINUTES=${1:-5}
 # Smaller settings for a dry run on a CPU: DEVICE=cpu SIZE=64 BATCH=2 FID_SIZE=64 GATYS_STEPS=2 PORTRAITS=1
 DEVICE=${DEVICE:-cuda} SIZE=${SIZE:-256} BATCH=${BATCH:-16}
-FID_SIZE=${FID_SIZE:-256} GATYS_STEPS=${GATYS_STEPS:-60} PORTRAITS=${PORTRAITS:-12}
+FID_SIZE=${FID_SIZE:-256} GATYS_STEPS=${GATYS_STEPS:-60} PORTRAITS=${PORTRAITS:-12} FID_TIMEOUT=${FID_TIMEOUT:-150}
 OUT=${OUT:-/tmp/out}
 ROOT=$PWD
 RUNS=$ROOT/runs/gpu
@@ -27,10 +27,6 @@ cp -r live_nst "$SITE/" && cp -r models "$SITE/live_nst/models" && cp -r export 
 export PYTHONPATH=$SITE
 PY="python3 -P"  # -P: the working tree's live_nst/ must not shadow the copied package
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$RUNS/gpu.txt"
-$PY -c "import torch, onnxruntime as o; print('torch', torch.__version__, 'ort', o.__version__, o.get_available_providers())" \
-  | tee -a "$RUNS/gpu.txt"
-
 STYLES=$(for s in starry_night great_wave the_scream composition_vii shipwreck_of_the_minotaur udnie \
   woman_with_hat seated_nude; do echo ".carry/styles/$s.jpg"; done)
 train() {  # name, then extra flags
@@ -41,21 +37,12 @@ train() {  # name, then extra flags
     --out-dir "$RUNS/$name" --device "$DEVICE" "$@" > "$RUNS/$name/train.log" 2>&1
   echo "train $name: exit $?" | tee -a "$RUNS/status.txt"
 }
-train style4 --style-weight 4 --temporal-weight 20 &
-train style8 --style-weight 8 --temporal-weight 20 &
-train style6t60 --style-weight 6 --temporal-weight 60 &
-wait
-for name in style4 style8 style6t60; do cp "$RUNS/$name/last.ckpt" "$OUT/$name.ckpt"; done  # safe first
-
-score() {  # name of a run, or "shipped"
-  local name=$1 model=$RUNS/$1/pack.onnx
-  if [ "$name" = shipped ]; then model=$ROOT/live_nst/styles/pack.onnx; else
-    $PY -m live_nst export "$RUNS/$name/last.ckpt" "$model" > "$RUNS/$name/export.log" 2>&1
-    echo "export $name: exit $?" | tee -a "$RUNS/status.txt"
-  fi
-  timeout 150 $PY - "$model" "$RUNS/fidelity-$name.json" "$FID_SIZE" "$GATYS_STEPS" "$PORTRAITS" "$DEVICE" > "$RUNS/fidelity-$name.log" 2>&1 <<'EOF'
-import json, sys
+score() {  # label, ONNX file
+  local name=$1 model=$2
+  timeout "$FID_TIMEOUT" $PY - "$model" "$RUNS/fidelity-$name.json" "$FID_SIZE" "$GATYS_STEPS" "$PORTRAITS" "$DEVICE" > "$RUNS/fidelity-$name.log" 2>&1 <<'EOF'
+import json, logging, sys
 from pathlib import Path
+logging.basicConfig(level=logging.INFO)
 from live_nst.bench.fidelity import measure_fidelity, model_style_artworks
 model, out, size, steps, count, device = Path(sys.argv[1]), Path(sys.argv[2]), *map(int, sys.argv[3:6]), sys.argv[6]
 artworks = {n: p for n, p in model_style_artworks(model, Path(".carry/styles")).items() if p}
@@ -67,7 +54,35 @@ print(json.dumps(result["summary"]))
 EOF
   echo "fidelity $name: exit $?" | tee -a "$RUNS/status.txt"
 }
-for name in shipped style4 style8 style6t60; do score "$name" & done
+export_run() {
+  $PY -m live_nst export "$RUNS/$1/last.ckpt" "$RUNS/$1/pack.onnx" > "$RUNS/$1/export.log" 2>&1
+  echo "export $1: exit $?" | tee -a "$RUNS/status.txt"
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$RUNS/gpu.txt"
+$PY -c "import torch, onnxruntime as o; print('torch', torch.__version__, 'ort', o.__version__, o.get_available_providers())" \
+  | tee -a "$RUNS/gpu.txt"
+
+if [ "${1:-}" = score ]; then  # bash models/gpu_train.sh score LABEL=ONNX...: fidelity only
+  shift
+  for pair in "$@"; do score "${pair%%=*}" "${pair#*=}" & done
+  wait
+  tar czf "$OUT/gpu-results.tar.gz" -C "$ROOT/runs" gpu
+  exit 0
+fi
+
+MINUTES=${1:-5}
+train style4 --style-weight 4 --temporal-weight 20 &
+train style8 --style-weight 8 --temporal-weight 20 &
+train style6t60 --style-weight 6 --temporal-weight 60 &
+wait
+VARIANTS="style4 style8 style6t60"
+for name in $VARIANTS; do cp "$RUNS/$name/last.ckpt" "$OUT/$name.ckpt"; done  # safe first
+
+for name in $VARIANTS; do export_run "$name" & done
+wait
+score shipped "$ROOT/live_nst/styles/pack.onnx" &
+for name in $VARIANTS; do score "$name" "$RUNS/$name/pack.onnx" & done
 wait
 
 # The network's speed on every provider this ONNX Runtime offers (TensorRT builds engines: capped).
