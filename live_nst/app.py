@@ -28,8 +28,9 @@ from live_nst.errors import ConfigError
 from live_nst.overlap import Ready, StageOverlap, auto_painters, network_threads
 from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline, build_pipeline
 from live_nst.quality import QualityController, SizeChange
-from live_nst.sinks import Sink, open_sink_with_fallback
+from live_nst.sinks import FileSink, NullSink, PreviewSink, Sink, open_sink_with_fallback
 from live_nst.sources import Frame, Source, open_source
+from live_nst.stopping import EXIT_INTERRUPTED, StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +56,20 @@ PIPELINE_INTENTS: dict[Command, Callable[[FramePipeline, float], object]] = {
 
 
 class RateLimitedLog:
-    """Log a recurring error at most once per ``interval`` seconds, with a count."""
+    """Log a recurring (recovered) problem at most once per ``interval`` seconds, with a count."""
 
     def __init__(self, interval: float = 5.0) -> None:
         self.interval = interval
         self.last = -float("inf")
         self.suppressed = 0
 
-    def error(self, message: str, *args) -> None:
+    def warning(self, message: str, *args) -> None:
         now = time.monotonic()
         if now - self.last < self.interval:
             self.suppressed += 1
             return
         extra = f" (and {self.suppressed} more since)" if self.suppressed else ""
-        log.error(message + extra, *args)
+        log.warning(message + extra, *args)
         self.last, self.suppressed = now, 0
 
 
@@ -113,8 +114,9 @@ def frame_time_ms(now: float, cpu: float, index: int, last: tuple[float, float, 
 def exit_code(stats: LoopStats, stopped_by_user: bool) -> int:
     """``live-nst run``'s exit code: 1 (EXIT_NOTHING_PAINTED) when not one frame could be
     painted and sent: every frame failed, or the source ended before delivering one.
-    A stream the user stopped (quit key, Ctrl-C) before any frame arrived is not a
-    failure (nothing was tried): 0, as is every stream with at least one painted frame."""
+    A stream the user stopped with the quit key before any frame arrived is not a
+    failure (nothing was tried): 0, as is every stream with at least one painted frame.
+    (Ctrl-C and SIGTERM give 130 whatever came before: see ``run_live``.)"""
     if stats.painted > 0 or (stats.frames == 0 and stopped_by_user):
         return EXIT_OK
     return EXIT_NOTHING_PAINTED
@@ -135,9 +137,10 @@ def lost_card(last: np.ndarray | None, size_wh: tuple[int, int]) -> np.ndarray:
 class LiveLoop:
     def __init__(self, source: Source, pipeline: FramePipeline, sink: Sink, commands: CommandQueue,
                  keymap: KeyMap, snapshot_dir: Path = Path("."), painters: int | None = None,
-                 quality: QualityController | None = None) -> None:
+                 quality: QualityController | None = None, stop: StopRequest | None = None) -> None:
         """``painters``: style-network threads (see StageOverlap; None: the config's, else
-        auto). ``quality``: the processing-size controller (None: one from the config)."""
+        auto). ``quality``: the processing-size controller (None: one from the config).
+        ``stop``: polled between frames (Ctrl-C and SIGTERM set it in ``run_live``)."""
         self.source, self.pipeline, self.sink = source, pipeline, sink
         self.commands, self.keymap = commands, keymap
         self.snapshot_dir = snapshot_dir
@@ -145,6 +148,7 @@ class LiveLoop:
         self.last_good: np.ndarray | None = None
         self.running = False
         self.stopped_by_user = False  # the quit key, or Ctrl-C as the caller reports it
+        self.stop = stop or StopRequest()
         self._errors = RateLimitedLog()
         config = pipeline.config
         if painters is None:
@@ -162,7 +166,7 @@ class LiveLoop:
         try:
             while self.running and (max_frames is None or self.stats.frames < max_frames):
                 self._handle_commands()
-                if not self.running:
+                if not self.running or self.stop.check():
                     break
                 ready = self.runner.take(timeout=2.0 / self.pipeline.config.fps)
                 if ready is None:
@@ -193,7 +197,7 @@ class LiveLoop:
         except Exception as exc:  # noqa: BLE001 - the stream must survive any one frame
             self.stats.errors += 1
             self.pipeline.abandon(ready.prepared)
-            self._errors.error("frame %d failed, resending the last good frame: %s", self.stats.frames, exc)
+            self._errors.warning("frame %d failed, resending the last good frame: %s", self.stats.frames, exc)
             if self.last_good is None:
                 w, h = self.pipeline.config.size_wh
                 image = frame.image
@@ -261,7 +265,8 @@ def _apply_intent(pipeline: FramePipeline, command: Command, now: float) -> None
 
 
 def run_live(config: RunConfig, max_frames: int | None = None) -> int:
-    """``live-nst run``: returns the process exit code (see :func:`exit_code`)."""
+    """``live-nst run``: returns the process exit code (see :func:`exit_code`; 130 when
+    Ctrl-C or SIGTERM stopped it, after the same clean shutdown as the quit key)."""
     if config.source.startswith("file:"):
         raise ConfigError("--source takes webcam:N, sample, auto or a video path (no 'file:' prefix)")
     # Bad styles or models stop here, before any device opens. The network's threads
@@ -270,27 +275,43 @@ def run_live(config: RunConfig, max_frames: int | None = None) -> int:
     pipeline = build_pipeline(config, threads=threads, spinning=False)
     commands = CommandQueue()
     hotkeys = GlobalHotkeys(config.keys, commands)
+    stop = StopRequest()
+    loop: LiveLoop | None = None
     try:
-        with open_source(config.source, config.size_wh, config.fps, loop=True, paced=True) as source, \
+        with stop.from_signals(), \
+                open_source(config.source, config.size_wh, config.fps, loop=True, paced=True) as source, \
                 open_sink_with_fallback(config.output, config.size_wh, config.fps,
                                         backend=config.virtualcam_backend, device=config.virtualcam_device) as sink:
-            if config.keys.global_hotkeys:
-                hotkeys.start()
-            loop = LiveLoop(source, pipeline, sink, commands, KeyMap.from_config(config.keys))
-            log.info("live: person %s, background %s; press %s+%s to quit", pipeline.person.look,
-                     pipeline.background.look, config.keys.modifier, config.keys.bindings["quit"])
+            live = not isinstance(sink, (FileSink, NullSink))  # someone watches: hotkeys matter
+            hotkeys_on = config.keys.global_hotkeys and hotkeys.start(quiet=not live)
+            loop = LiveLoop(source, pipeline, sink, commands, KeyMap.from_config(config.keys), stop=stop)
+            log.info("live: person %s, background %s; %s", pipeline.person.look, pipeline.background.look,
+                     how_to_stop(config, hotkeys_on, isinstance(sink, PreviewSink)))
             try:
                 loop.run(max_frames)
-            except KeyboardInterrupt:
-                log.info("interrupted")
-                loop.stopped_by_user = True
+            except KeyboardInterrupt:  # a second Ctrl-C, or one that came outside the loop's polling
+                stop.request("SIGINT")
+    except KeyboardInterrupt:  # while a device was opening
+        stop.request("SIGINT")
     finally:  # Ctrl-C or an error: the camera and the virtual camera are released above
         hotkeys.stop()
         pipeline.close()
-    stats = loop.stats
+    stats = loop.stats if loop is not None else LoopStats()
     log.info("sent %d frames at %.1f fps (%d frame errors)", stats.frames, stats.fps, stats.errors)
-    code = exit_code(stats, loop.stopped_by_user)
+    if stop.requested:
+        return EXIT_INTERRUPTED
+    code = exit_code(stats, loop is not None and loop.stopped_by_user)
     if code != EXIT_OK:
         log.error("not one frame could be painted: %s", f"all {stats.frames} failed" if stats.frames
                   else "the source ended before delivering one")
     return code
+
+
+def how_to_stop(config: RunConfig, hotkeys_on: bool, preview: bool) -> str:
+    """The start-up line's hint, naming only the ways that work in this session."""
+    quit_key = config.keys.bindings["quit"]
+    if hotkeys_on:
+        return f"press {config.keys.modifier}+{quit_key} (or Ctrl-C) to quit"
+    if preview:
+        return f"press {quit_key} in the preview window (or Ctrl-C) to quit"
+    return "press Ctrl-C to stop"

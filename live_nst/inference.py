@@ -103,7 +103,7 @@ class StyleModel:
             self._check_contract(session)  # a file problem, whatever the provider
             if session.get_providers()[0] == provider and self._smoke_test(session):
                 if failures:
-                    log.info("using %s (%s)", provider, "; ".join(failures))
+                    log.debug("using %s (%s)", provider, "; ".join(failures))
                 return session
             failures.append(f"{provider}: not usable on this machine")
         raise ModelError(f"no execution provider could run {self.path}: {'; '.join(failures)}")

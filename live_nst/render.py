@@ -10,7 +10,7 @@ import logging
 import shutil
 import subprocess
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -18,22 +18,35 @@ from tqdm import tqdm
 from live_nst.config import RunConfig
 from live_nst.errors import SinkError
 from live_nst.pipeline import build_pipeline
+from live_nst.stopping import StopRequest
 from live_nst.video import VideoReader, VideoWriter, check_output_path
 
 log = logging.getLogger(__name__)
 
 
-def render(input_path: Path, output_path: Path, config: RunConfig, progress: bool = True) -> int:
-    """Paint every frame of ``input_path`` into ``output_path``; returns the frame count."""
+@dataclass(frozen=True)
+class RenderResult:
+    frames: int  # painted and written
+    path: Path  # where they are
+    interrupted: bool  # Ctrl-C or SIGTERM stopped it: the file holds the frames before
+
+
+def render(input_path: Path, output_path: Path, config: RunConfig, progress: bool = True,
+           stop: StopRequest | None = None) -> RenderResult:
+    """Paint every frame of ``input_path`` into ``output_path``. ``stop`` (Ctrl-C and
+    SIGTERM set it while this runs) ends the render after the frame in hand."""
     with VideoReader(input_path) as reader:
         if output_path.resolve() == input_path.resolve():
             raise SinkError("the output would overwrite the input video; choose another output path")
         # Before any model loads or the temporary file is made beside the output.
         check_output_path(output_path)
-        return _paint(reader, output_path, config, progress)
+        stop = stop or StopRequest()
+        with stop.from_signals():
+            frames = _paint(reader, output_path, config, progress, stop)
+        return RenderResult(frames, output_path, stop.requested)
 
 
-def _paint(reader: VideoReader, output_path: Path, config: RunConfig, progress: bool) -> int:
+def _paint(reader: VideoReader, output_path: Path, config: RunConfig, progress: bool, stop: StopRequest) -> int:
     info = reader.info
     config = replace(config, size_wh=info.size_wh, fps=info.fps)
     pipeline = build_pipeline(config)
@@ -47,9 +60,16 @@ def _paint(reader: VideoReader, output_path: Path, config: RunConfig, progress: 
         log.info("ffmpeg not found: the output will have no audio track")
     try:
         with VideoWriter(target, info.size_wh, info.fps) as writer:
-            for index, image in enumerate(tqdm(reader, total=info.frame_count, desc="render", unit="frame",
-                                               disable=not progress)):
-                writer.write(pipeline.process(image, index / info.fps))
+            frames = tqdm(reader, total=info.frame_count, desc="render", unit="frame", disable=not progress)
+            try:
+                for index, image in enumerate(frames):
+                    if stop.check():
+                        break
+                    writer.write(pipeline.process(image, index / info.fps))
+            except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep what is written
+                stop.request("SIGINT")
+            finally:
+                frames.close()
         if keep_audio:
             _mux_audio(target, info.path, output_path)
     finally:

@@ -294,8 +294,8 @@ def open_sink_with_fallback(spec: str, size_wh: tuple[int, int], fps: float, *, 
     try:
         return open_sink(spec, size_wh, fps, backend=backend, device=device)
     except VirtualCameraUnavailable as exc:
-        log.error("%s", exc)
+        problem = exc  # recovered below: a warning, not an error
     fallback = fallback_spec(display_available())
-    log.warning("no virtual camera, so the output goes to %s instead",
+    log.warning("%s So the output goes to %s instead.", problem,
                 "a preview window" if fallback == "preview" else f"the file {Path(FALLBACK_FILE).resolve()}")
     return open_sink(fallback, size_wh, fps)

@@ -22,6 +22,7 @@ from live_nst.controls import Command, CommandQueue, KeyMap
 from live_nst.pipeline import build_pipeline
 from live_nst.sinks import NullSink
 from live_nst.sources import Frame, SampleSource
+from live_nst.stopping import EXIT_INTERRUPTED
 
 SIZE_WH = (320, 180)
 
@@ -190,9 +191,9 @@ def _run_scripted(config, monkeypatch, script):
 @pytest.mark.parametrize("script, code", [
     ("bbb", EXIT_NOTHING_PAINTED),  # every frame failed
     ("", EXIT_NOTHING_PAINTED),  # the source ended before delivering a frame
-    ("bbk", EXIT_NOTHING_PAINTED),  # stopped by the user, but every frame that came failed
+    ("bbk", EXIT_INTERRUPTED),  # Ctrl-C says "interrupted" whatever came before
     ("bfb", EXIT_OK),  # one painted frame is a stream
-    ("xk", EXIT_OK),  # stopped by the user before any frame came: nothing was tried
+    ("xk", EXIT_INTERRUPTED),
 ])
 def test_exit_code_says_whether_any_frame_was_painted(config, monkeypatch, fake_backends, segmentation_model,
                                                       script, code):
@@ -203,7 +204,7 @@ def test_exit_code_says_whether_any_frame_was_painted(config, monkeypatch, fake_
 
 def test_ctrl_c_releases_the_camera_and_the_virtual_camera(config, monkeypatch, fake_backends, segmentation_model):
     code, camera = _run_scripted(config, monkeypatch, "fffk")
-    assert code == EXIT_OK
+    assert code == EXIT_INTERRUPTED
     driver = fake_backends[0]
     assert camera.closed and driver.closed
     assert len(driver.frames) == 3 and driver.frames[0].size == SIZE_WH[0] * SIZE_WH[1] * 3  # pyvirtualcam flattens

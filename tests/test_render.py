@@ -39,7 +39,7 @@ def test_render_keeps_the_audio(shared_data, tmp_path, catalog, segmentation_mod
                     "sine=frequency=440:duration=1", "-t", "0.5", "-map", "0:v", "-map", "1:a", "-c:v",
                     "libx264", "-c:a", "aac", str(with_audio)], check=True)
     out = tmp_path / "painted.mp4"
-    assert render(with_audio, out, RunConfig(proc_size_wh=(128, 128)), progress=False) > 0
+    assert render(with_audio, out, RunConfig(proc_size_wh=(128, 128)), progress=False).frames > 0
     streams = subprocess.run(["ffprobe", "-loglevel", "error", "-show_entries", "stream=codec_type", "-of",
                               "csv=p=0", str(out)], capture_output=True, text=True, check=True).stdout.split()
     assert sorted(streams) == ["audio", "video"]
@@ -87,5 +87,5 @@ def test_render_reads_an_implausible_frame_rate_at_the_default(tmp_path, catalog
         writer.write(np.full((48, 64, 3), 128, np.uint8))
     writer.release()
     out = tmp_path / "painted.avi"
-    assert render(clip, out, RunConfig(proc_size_wh=(64, 48)), progress=False) == 3
+    assert render(clip, out, RunConfig(proc_size_wh=(64, 48)), progress=False).frames == 3
     assert probe(out).fps == DEFAULT_FPS
