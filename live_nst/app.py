@@ -21,16 +21,19 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from live_nst.config import RunConfig
+from live_nst.config import RunConfig, parse_output
 from live_nst.controls import Command, CommandQueue, GlobalHotkeys, KeyMap
-from live_nst.errors import ConfigError
+from live_nst.errors import ConfigError, OutputError
+from live_nst.outputs import check_folder_writable, refuse_overwriting_inputs
 from live_nst.overlap import Ready, StageOverlap, auto_painters, network_threads
 from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline, build_pipeline
 from live_nst.quality import QualityController, SizeChange
 from live_nst.sinks import FileSink, NullSink, PreviewSink, Sink, open_sink_with_fallback
-from live_nst.sources import Frame, Source, open_source
+from live_nst.sources import Frame, Source, WebcamSource, open_source
 from live_nst.stopping import EXIT_INTERRUPTED, StopRequest
+from live_nst.video import check_output_path
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +163,9 @@ class LiveLoop:
         self.shown_proc_wh: tuple[int, int] | None = None  # the processing size of the frame on show
         self._last_sent: tuple[float, float, int] | None = None  # wall s, CPU s, source index
 
-    def run(self, max_frames: int | None = None) -> LoopStats:
+    def run(self, max_frames: int | None = None, on_frame: Callable[[], object] | None = None) -> LoopStats:
+        """Send frames until the source ends, ``max_frames`` are sent, the quit key, or a
+        stop request; ``on_frame`` is called after each frame sent (progress)."""
         self.running = True
         self.runner.start()
         try:
@@ -179,6 +184,8 @@ class LiveLoop:
                     continue
                 self.sink.send(self._paint(ready), self.overlay())
                 self._count(ready.frame)
+                if on_frame is not None:
+                    on_frame()
         finally:
             self.runner.stop()  # also applies the commands still waiting
         return self.stats
@@ -269,31 +276,20 @@ def run_live(config: RunConfig, max_frames: int | None = None) -> int:
     Ctrl-C or SIGTERM stopped it, after the same clean shutdown as the quit key)."""
     if config.source.startswith("file:"):
         raise ConfigError("--source takes webcam:N, sample, auto or a video path (no 'file:' prefix)")
+    inputs = check_outputs(config)
     # Bad styles or models stop here, before any device opens. The network's threads
     # share the cores with the other stages, so they sleep when idle instead of spinning.
     threads = network_threads(config.painters if config.painters is not None else auto_painters([]))
     pipeline = build_pipeline(config, threads=threads, spinning=False)
-    commands = CommandQueue()
-    hotkeys = GlobalHotkeys(config.keys, commands)
+    hotkeys = GlobalHotkeys(config.keys, CommandQueue())
     stop = StopRequest()
     loop: LiveLoop | None = None
     try:
-        with stop.from_signals(), \
-                open_source(config.source, config.size_wh, config.fps, loop=True, paced=True) as source, \
-                open_sink_with_fallback(config.output, config.size_wh, config.fps,
-                                        backend=config.virtualcam_backend, device=config.virtualcam_device) as sink:
-            live = not isinstance(sink, (FileSink, NullSink))  # someone watches: hotkeys matter
-            hotkeys_on = config.keys.global_hotkeys and hotkeys.start(quiet=not live)
-            loop = LiveLoop(source, pipeline, sink, commands, KeyMap.from_config(config.keys), stop=stop)
-            log.info("live: person %s, background %s; %s", pipeline.person.look, pipeline.background.look,
-                     how_to_stop(config, hotkeys_on, isinstance(sink, PreviewSink)))
-            try:
-                loop.run(max_frames)
-            except KeyboardInterrupt:  # a second Ctrl-C, or one that came outside the loop's polling
-                stop.request("SIGINT")
+        with stop.from_signals():
+            loop = _stream(config, pipeline, hotkeys, stop, inputs, max_frames)
     except KeyboardInterrupt:  # while a device was opening
         stop.request("SIGINT")
-    finally:  # Ctrl-C or an error: the camera and the virtual camera are released above
+    finally:  # Ctrl-C or an error: the camera and the virtual camera are released in _stream
         hotkeys.stop()
         pipeline.close()
     stats = loop.stats if loop is not None else LoopStats()
@@ -305,6 +301,52 @@ def run_live(config: RunConfig, max_frames: int | None = None) -> int:
         log.error("not one frame could be painted: %s", f"all {stats.frames} failed" if stats.frames
                   else "the source ended before delivering one")
     return code
+
+
+def _stream(config: RunConfig, pipeline: FramePipeline, hotkeys: GlobalHotkeys, stop: StopRequest,
+            inputs: list[Path], max_frames: int | None) -> LiveLoop:
+    """Open the source and the sink, run the loop, close both (whatever happens).
+
+    Into a file, a source that is not a camera (the sample, a video) goes frame by frame
+    instead of by the clock, and adaptive quality is off: the file plays at true speed
+    however long each frame takes, and a bar shows the progress."""
+    to_file = parse_output(config.output.strip())[0] == "file"
+    with open_source(config.source, config.size_wh, config.fps, loop=True, paced=not to_file) as source, \
+            open_sink_with_fallback(config.output, config.size_wh, source.fps if to_file else config.fps,
+                                    backend=config.virtualcam_backend, device=config.virtualcam_device,
+                                    inputs=inputs, crf=config.crf) as sink:
+        by_frame = to_file and not isinstance(source, WebcamSource)
+        hotkeys_on = config.keys.global_hotkeys and hotkeys.start(quiet=isinstance(sink, (FileSink, NullSink)))
+        quality = QualityController(config.proc_size_wh, config.fps, enabled=config.adaptive and not by_frame)
+        loop = LiveLoop(source, pipeline, sink, hotkeys.commands, KeyMap.from_config(config.keys), quality=quality,
+                        stop=stop)
+        log.info("live: person %s, background %s; %s", pipeline.person.look, pipeline.background.look,
+                 how_to_stop(config, hotkeys_on, isinstance(sink, PreviewSink)))
+        progress = tqdm(total=max_frames, desc="recording", unit="frame", disable=not isinstance(sink, FileSink))
+        try:
+            loop.run(max_frames, on_frame=progress.update)
+        except KeyboardInterrupt:  # a second Ctrl-C, or one that came outside the loop's polling
+            stop.request("SIGINT")
+        finally:
+            progress.close()
+    return loop
+
+
+def check_outputs(config: RunConfig, snapshot_dir: Path = Path(".")) -> list[Path]:
+    """Before any work: a file output must be writable and must not be the video source
+    (compared as files); snapshots need a folder that takes files (a warning if not).
+    Returns the files the run reads, for the sink to check again."""
+    source = config.source.strip()
+    inputs = [] if source in ("auto", "sample") or source.startswith("webcam:") else [Path(source).expanduser()]
+    kind, path = parse_output(config.output.strip())
+    if path is not None:
+        refuse_overwriting_inputs(path, inputs, ConfigError)
+        check_output_path(path)
+    try:
+        check_folder_writable(snapshot_dir.resolve(), "snapshots")
+    except OutputError as exc:
+        log.warning("snapshots (key %s) will not be saved: %s", config.keys.bindings["snapshot"], exc)
+    return inputs
 
 
 def how_to_stop(config: RunConfig, hotkeys_on: bool, preview: bool) -> str:

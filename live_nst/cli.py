@@ -102,6 +102,9 @@ def _add_look_options(parser: argparse.ArgumentParser) -> None:
                            f"(default {d.faces.ease:g})")
     look.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles, searched besides the "
                       "user styles folder that 'live-nst styles' names (default: none)")
+    look.add_argument("--crf", type=number_type(int, 0, 51), metavar="0..51",
+                      help=f"quality of a video file written: lower is better and larger; 18 looks like the "
+                           f"input, 28 is small (default {d.crf}, x264's own)")
     look.add_argument("--config", metavar="PATH", help="a TOML file with any of these settings (see README); "
                       "options given here win (default: none)")
 
@@ -124,7 +127,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
             model=args.segmentation_model or config.segmentation.model)
     if args.face_ease is not None:  # 0 turns the face guard off (no detector either)
         changes["faces"] = dataclasses.replace(config.faces, ease=args.face_ease, enabled=args.face_ease > 0)
-    for name in ("source", "output", "fps", "virtualcam_backend", "virtualcam_device"):
+    for name in ("source", "output", "fps", "virtualcam_backend", "virtualcam_device", "crf"):
         changes[name] = getattr(args, name, None)
     if getattr(args, "size", None):
         changes["size_wh"] = parse_size(args.size, "--size")

@@ -80,10 +80,10 @@ class SegmentationConfig:
     every: int = 2
 
     def __post_init__(self) -> None:
-        _check_range("temporal_smoothing", self.temporal_smoothing, 0.0, 0.95)
-        _check_range("feather_px", self.feather_px, 0, 64)
+        _check_range("segmentation.temporal_smoothing", self.temporal_smoothing, 0.0, 0.95)
+        _check_range("segmentation.feather_px", self.feather_px, 0, 64)
         if not isinstance(self.every, int) or isinstance(self.every, bool) or not 1 <= self.every <= 8:
-            raise ConfigError(f"every must be a whole number from 1 to 8, got {self.every!r}")
+            raise ConfigError(f"segmentation.every must be a whole number from 1 to 8, got {self.every!r}")
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,8 @@ class TemporalConfig:
     scene_cut: float = 0.12
 
     def __post_init__(self) -> None:
-        _check_range("blend", self.blend, 0.0, 0.95)
-        _check_range("scene_cut", self.scene_cut, 0.01, 1.0)
+        _check_range("temporal.blend", self.blend, 0.0, 0.95)
+        _check_range("temporal.scene_cut", self.scene_cut, 0.01, 1.0)
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,9 @@ class FacesConfig:
     every: int = 4
 
     def __post_init__(self) -> None:
-        _check_range("ease", self.ease, 0.0, 1.0)
+        _check_range("faces.ease", self.ease, 0.0, 1.0)
         if not isinstance(self.every, int) or isinstance(self.every, bool) or not 1 <= self.every <= 30:
-            raise ConfigError(f"every must be a whole number from 1 to 30, got {self.every!r}")
+            raise ConfigError(f"faces.every must be a whole number from 1 to 30, got {self.every!r}")
 
 
 DEFAULT_KEYS = {
@@ -178,6 +178,7 @@ class RunConfig:
     adaptive: bool = True
     # Threads running the style networks side by side (live); None: auto (2 on a CPU).
     painters: int | None = None
+    crf: int = 23  # quality of a video file written: 0-51, lower is better and larger (x264's default)
 
     def __post_init__(self) -> None:
         _check_range("fps", self.fps, 1, 240)
@@ -187,6 +188,8 @@ class RunConfig:
         if self.painters is not None and (isinstance(self.painters, bool) or not isinstance(self.painters, int)
                                           or not 0 <= self.painters <= 8):
             raise ConfigError(f"painters must be a whole number from 0 to 8 (or left out: auto), got {self.painters!r}")
+        if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
+            raise ConfigError(f"crf must be a whole number from 0 to 51 (lower: better and larger), got {self.crf!r}")
         parse_output(self.output)
 
     def with_overrides(self, **changes: Any) -> RunConfig:
@@ -198,7 +201,7 @@ BOOL, INT, NUMBER, TEXT = "true or false", "a whole number", "a number", "a stri
 SCHEMA: dict[str, dict[str, str]] = {
     "run": {"source": TEXT, "output": TEXT, "size": TEXT, "proc_size": TEXT, "fps": NUMBER, "device": TEXT,
             "crossfade_s": NUMBER, "adaptive": BOOL, "painters": INT, "virtualcam_backend": TEXT,
-            "virtualcam_device": TEXT, "styles_dir": TEXT},
+            "virtualcam_device": TEXT, "styles_dir": TEXT, "crf": INT},
     "person": {"style": TEXT, "strength": NUMBER},
     "background": {"style": TEXT, "strength": NUMBER},
     "segmentation": {"enabled": BOOL, "model": TEXT, "temporal_smoothing": NUMBER, "feather_px": INT, "every": INT},
@@ -276,7 +279,8 @@ def _build(section: str, make: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return make(*args, **kwargs)
     except ConfigError as exc:
-        raise ConfigError(f"[{section}] {exc}") from None
+        message = str(exc).removeprefix(f"{section}.")  # "faces.every must..." -> "[faces] every must..."
+        raise ConfigError(f"[{section}] {message}") from None
 
 
 def _is_kind(value: Any, kind: str) -> bool:

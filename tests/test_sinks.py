@@ -200,7 +200,7 @@ def test_open_sink_specs(tmp_path, fake_backends):
     with open_sink("virtualcam", (32, 32), 10.0, backend="live-nst-fake", device="X") as sink:
         assert isinstance(sink, VirtualCameraSink) and fake_backends[-1].name == "X"
     for bad in ("window", "file:", ""):
-        with pytest.raises(ConfigError, match="virtualcam, preview, file:PATH or null"):
+        with pytest.raises(ConfigError, match="virtualcam, preview, null, or a video file"):
             open_sink(bad, (32, 32), 10.0)
 
 
