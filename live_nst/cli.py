@@ -161,11 +161,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
+    from live_nst.artworks import shipped_artworks
     from live_nst.catalog import StyleCatalog, user_styles_dir
 
     catalog = StyleCatalog.default(args.styles_dir)
+    pictures = shipped_artworks()
     rows: list[dict[str, Any]] = [
         {"name": e.name, "title": e.info.title, "artist": e.info.artist, "artwork": e.info.artwork,
+         "artwork_path": str(pictures[e.name]) if e.name in pictures else None,
          "license": e.info.license, "path": str(e.path), "size_bytes": e.path.stat().st_size}
         for e in catalog.entries.values()]
     if args.json:
@@ -239,7 +242,8 @@ def _add_styles_parser(sub: Any) -> None:
                             **_parser_options("List the styles 'run' and 'render' take: the shipped pack and "
                                               "the .onnx files in the user styles folder."))
     styles.add_argument("--json", action="store_true", help="print the list as JSON for scripts: name, title, "
-                        "artist, artwork, license, path and size_bytes of each style (default: a table)")
+                        "artist, artwork (its file name), artwork_path (the shipped picture, or null), license, "
+                        "path and size_bytes of each style (default: a table)")
     styles.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles, searched besides "
                         "the user styles folder (default: none)")
     styles.set_defaults(handler=cmd_styles)

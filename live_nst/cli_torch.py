@@ -30,6 +30,7 @@ def torch_device(text: str) -> str:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
+    from live_nst.artworks import resolve_artwork
     from live_nst.outputs import check_image_output
 
     check_image_output(args.output)  # before the minutes of optimisation, not after
@@ -40,9 +41,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from live_nst.models.gatys import GatysConfig, stylize
     from live_nst.models.train import pick_device
 
+    artwork = resolve_artwork(args.style_path)
     device = pick_device(args.device)
     content = load_image(args.content_path, args.size).to(device)
-    style = load_image(args.style_path, args.style_size or args.size).to(device)
+    style = load_image(artwork, args.style_size or args.size).to(device)
     defaults = GatysConfig()
     config = GatysConfig(steps=args.steps, optimizer=args.optimizer,
                          content_weight=args.content_weight or defaults.content_weight,

@@ -76,11 +76,11 @@ def check_folder_output(folder: str | Path, what: str, error: ErrorType = Output
 
 def check_image_output(path: str | Path) -> Path:
     """An image file of a type the writer knows, in a folder that takes it."""
-    path = Path(path).expanduser()
+    path = check_file_output(path, "the image")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise OutputError(f"cannot write the image {path}: its ending {path.suffix or '(none)'} names no image type "
                           f"live-nst writes; use one of {', '.join(IMAGE_SUFFIXES)}")
-    return check_file_output(path, "the image")
+    return path
 
 
 class PartialFile:

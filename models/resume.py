@@ -50,7 +50,7 @@ def _checkpoint_problem(ckpt: object) -> str | None:
             return f"its '{key}' is a {type(ckpt[key]).__name__}, expected a {getattr(kind, '__name__', kind)}"
     config, styles = ckpt["config"], ckpt["styles"]
     paths = config.get("style_paths")
-    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+    if not isinstance(paths, (list, tuple)) or not paths or not all(isinstance(p, str) for p in paths):
         return "its config has no list of artwork paths (style_paths)"
     if not isinstance(config.get("content_dir"), str):
         return "its config names no photos folder (content_dir)"
