@@ -38,6 +38,8 @@ from live_nst.video import check_output_path
 log = logging.getLogger(__name__)
 
 STRENGTH_STEP = 0.1  # one press of the strength keys
+HELP_KEYS = ("h", "?")  # show (or hide) the key help in the preview window
+HELP_SHOWN_S = 6.0  # for this long, and at the start
 # The share of the cores a pipeline that cannot keep up keeps busy (measured on 2 cores:
 # 0.84-0.93 over the processing sizes), so CPU time / (cores * CPU_SHARE) is the wall
 # time a frame takes when the source does not hold it back: within 5% at every size measured.
@@ -140,10 +142,12 @@ def lost_card(last: np.ndarray | None, size_wh: tuple[int, int]) -> np.ndarray:
 class LiveLoop:
     def __init__(self, source: Source, pipeline: FramePipeline, sink: Sink, commands: CommandQueue,
                  keymap: KeyMap, snapshot_dir: Path = Path("."), painters: int | None = None,
-                 quality: QualityController | None = None, stop: StopRequest | None = None) -> None:
+                 quality: QualityController | None = None, stop: StopRequest | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """``painters``: style-network threads (see StageOverlap; None: the config's, else
         auto). ``quality``: the processing-size controller (None: one from the config).
-        ``stop``: polled between frames (Ctrl-C and SIGTERM set it in ``run_live``)."""
+        ``stop``: polled between frames (Ctrl-C and SIGTERM set it in ``run_live``).
+        ``clock``: when the key help was asked for (the overlay's)."""
         self.source, self.pipeline, self.sink = source, pipeline, sink
         self.commands, self.keymap = commands, keymap
         self.snapshot_dir = snapshot_dir
@@ -152,6 +156,8 @@ class LiveLoop:
         self.running = False
         self.stopped_by_user = False  # the quit key, or Ctrl-C as the caller reports it
         self.stop = stop or StopRequest()
+        self.clock = clock
+        self._help_until = clock() + HELP_SHOWN_S  # the key help shows at the start
         self._errors = RateLimitedLog()
         config = pipeline.config
         if painters is None:
@@ -230,7 +236,11 @@ class LiveLoop:
 
     def _handle_commands(self) -> None:
         pending = self.commands.drain()
-        pending += [self.keymap[key] for key in self.sink.keys() if key in self.keymap]
+        for key in self.sink.keys():
+            if key in self.keymap:
+                pending.append(self.keymap[key])
+            elif key in HELP_KEYS:
+                self.toggle_help()
         for command in pending:
             self.handle(command)
 
@@ -255,15 +265,23 @@ class LiveLoop:
         return path
 
     def overlay(self) -> list[str]:
+        """What the preview window shows over the picture: one status line, and the key
+        help for HELP_SHOWN_S at the start and after 'h' or '?' (which also hide it)."""
         p = self.pipeline
         proc_w, proc_h = self.shown_proc_wh or p.config.proc_size_wh
-        return [
-            f"{self.stats.fps:4.1f} fps  latency {self.stats.latency_ms:4.0f} ms  "
-            f"processing {proc_w}x{proc_h}{' (adaptive)' if self.quality.enabled else ''}",
-            f"person: {p.person.look} ({p.person.strength:.1f})   background: {p.background.look} "
-            f"({p.background.strength:.1f})",
-            *self.keymap.help_lines(),
-        ]
+        help_keys = [key for key in HELP_KEYS if key not in self.keymap]  # a key bound to an action is its
+        adaptive = " (adaptive)" if self.quality.enabled else ""
+        status = (f"{self.stats.fps:4.1f} fps  processing {proc_w}x{proc_h}{adaptive}  person {p.person.look} "
+                  f"{p.person.strength:.1f}  background {p.background.look} {p.background.strength:.1f}"
+                  + (f"  {help_keys[0]}: keys" if help_keys else ""))
+        if self.clock() >= self._help_until:
+            return [status]
+        return [status, *self.keymap.help_lines(), *([f"{' / '.join(help_keys)}  show or hide these keys"]
+                                                     if help_keys else [])]
+
+    def toggle_help(self) -> None:
+        now = self.clock()
+        self._help_until = now + HELP_SHOWN_S if now >= self._help_until else now
 
 
 def _apply_intent(pipeline: FramePipeline, command: Command, now: float) -> None:
