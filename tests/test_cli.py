@@ -172,3 +172,23 @@ def test_sigterm_stops_a_render_like_ctrl_c_and_keeps_a_playable_file(tmp_path, 
     assert kept and Path(kept[1]) == out, rest.decode()
     assert 3 <= int(kept[2]) < 300 and probe(out).frame_count == int(kept[2])
     assert cv2.VideoCapture(str(out)).read()[1] is not None
+
+
+def test_no_camera_gives_live_nsts_own_warning_and_no_opencv_lines(segmentation_model):
+    process = _live_nst("run", "--source", "auto", "--output", "null", "--frames", "2", "--size", "160x90",
+                        "--proc-size", "160x90")
+    _, err = process.communicate(timeout=120)
+    lines = err.decode().strip().splitlines()
+    assert process.returncode == 0
+    assert all(LOG_LINE.match(line) for line in lines), lines
+    assert any("warning: no camera found" in line for line in lines) or any("camera 0 open" in line for line in lines)
+
+
+def test_an_unwritable_snapshot_folder_is_a_warning_at_start(tmp_path, caplog):
+    from live_nst.app import check_outputs
+    from live_nst.config import RunConfig
+
+    (tmp_path / "afile").write_text("x")
+    with caplog.at_level("WARNING", logger="live_nst.app"):
+        assert check_outputs(RunConfig(output="null"), snapshot_dir=tmp_path / "afile") == []
+    assert "snapshots (key p) will not be saved" in caplog.text

@@ -96,3 +96,14 @@ def test_a_checkpoint_that_is_not_one_is_one_error_line(tmp_path, capsys, payloa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("live-nst: error: ") and message in err[0], err
     assert "weights_only" not in err[0] and "unsafe" not in err[0].lower()
+
+
+def test_an_unwritable_output_folder_stops_training_before_it_starts(tmp_path, capsys, monkeypatch):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (tmp_path / "afile").write_text("a file")
+    monkeypatch.setattr("live_nst.models.train.train", lambda *a, **k: pytest.fail("training started"))
+    assert main(["train", "--style-path", "starry_night", "--content-dir", str(photos),
+                 "-o", str(tmp_path / "afile" / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "afile is not a folder" in err[0], err
