@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="DIR", help=f"measurement data folder (default: ${DATA_DIR_ENV}, else "
                                                  "../shared/data from the current folder)")
     p.add_argument("--quick", action="store_true", help="a few frames of everything (CI): checks the report")
-    p.add_argument("--out", metavar="DIR", default="live-nst-bench", help="report folder (default live-nst-bench)")
+    p.add_argument("-o", "--output", dest="out", metavar="DIR", default="live-nst-bench",
+                   help="report folder (default live-nst-bench)")
+    p.add_argument("--out", dest="out", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the older spelling
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list from {','.join(SECTIONS)}")
     p.add_argument("--providers", default="", help="comma list of devices (cpu,cuda,tensorrt,...); "
                                                    "default: every one the installed onnxruntime offers")

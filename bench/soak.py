@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("--minutes", type=float, default=30.0, help="how long to run (default 30)")
-    p.add_argument("--out", metavar="DIR", default="live-nst-soak", help="where soak.json and soak.png go "
-                                                                       "(default live-nst-soak)")
+    p.add_argument("-o", "--output", dest="out", metavar="DIR", default="live-nst-soak",
+                   help="where soak.json and soak.png go (default live-nst-soak)")
+    p.add_argument("--out", dest="out", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the older spelling
     p.add_argument("--clip", metavar="PATH", help="video to loop (default: the 1280x720 webcam-like clip of the "
                                                   "measurement data, else 'sample': the built-in portrait)")
     p.add_argument("--data", metavar="DIR", help=f"measurement data folder (default: ${DATA_DIR_ENV}, else "

@@ -21,20 +21,26 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from live_nst.config import RunConfig
+from live_nst.config import RunConfig, parse_output
 from live_nst.controls import Command, CommandQueue, GlobalHotkeys, KeyMap
-from live_nst.errors import ConfigError
+from live_nst.errors import ConfigError, OutputError
+from live_nst.outputs import check_folder_writable, refuse_overwriting_inputs
 from live_nst.overlap import Ready, StageOverlap, auto_painters, network_threads
 from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline, build_pipeline
 from live_nst.quality import QualityController, SizeChange
-from live_nst.sinks import Sink, open_sink_with_fallback
-from live_nst.sources import Frame, Source, open_source
+from live_nst.sinks import FileSink, NullSink, PreviewSink, Sink, open_sink_with_fallback
+from live_nst.sources import Frame, Source, WebcamSource, open_source
+from live_nst.stopping import EXIT_INTERRUPTED, StopRequest
+from live_nst.video import check_output_path
 
 log = logging.getLogger(__name__)
 
 STRENGTH_STEP = 0.1  # one press of the strength keys
 STYLES_POLL_S = 1.0  # how often the style folders are checked for new or changed files
+HELP_KEYS = ("h", "?")  # show (or hide) the key help in the preview window
+HELP_SHOWN_S = 6.0  # for this long, and at the start
 # The share of the cores a pipeline that cannot keep up keeps busy (measured on 2 cores:
 # 0.84-0.93 over the processing sizes), so CPU time / (cores * CPU_SHARE) is the wall
 # time a frame takes when the source does not hold it back: within 5% at every size measured.
@@ -56,20 +62,20 @@ PIPELINE_INTENTS: dict[Command, Callable[[FramePipeline, float], object]] = {
 
 
 class RateLimitedLog:
-    """Log a recurring error at most once per ``interval`` seconds, with a count."""
+    """Log a recurring (recovered) problem at most once per ``interval`` seconds, with a count."""
 
     def __init__(self, interval: float = 5.0) -> None:
         self.interval = interval
         self.last = -float("inf")
         self.suppressed = 0
 
-    def error(self, message: str, *args) -> None:
+    def warning(self, message: str, *args) -> None:
         now = time.monotonic()
         if now - self.last < self.interval:
             self.suppressed += 1
             return
         extra = f" (and {self.suppressed} more since)" if self.suppressed else ""
-        log.error(message + extra, *args)
+        log.warning(message + extra, *args)
         self.last, self.suppressed = now, 0
 
 
@@ -114,8 +120,9 @@ def frame_time_ms(now: float, cpu: float, index: int, last: tuple[float, float, 
 def exit_code(stats: LoopStats, stopped_by_user: bool) -> int:
     """``live-nst run``'s exit code: 1 (EXIT_NOTHING_PAINTED) when not one frame could be
     painted and sent: every frame failed, or the source ended before delivering one.
-    A stream the user stopped (quit key, Ctrl-C) before any frame arrived is not a
-    failure (nothing was tried): 0, as is every stream with at least one painted frame."""
+    A stream the user stopped with the quit key before any frame arrived is not a
+    failure (nothing was tried): 0, as is every stream with at least one painted frame.
+    (Ctrl-C and SIGTERM give 130 whatever came before: see ``run_live``.)"""
     if stats.painted > 0 or (stats.frames == 0 and stopped_by_user):
         return EXIT_OK
     return EXIT_NOTHING_PAINTED
@@ -136,9 +143,12 @@ def lost_card(last: np.ndarray | None, size_wh: tuple[int, int]) -> np.ndarray:
 class LiveLoop:
     def __init__(self, source: Source, pipeline: FramePipeline, sink: Sink, commands: CommandQueue,
                  keymap: KeyMap, snapshot_dir: Path = Path("."), painters: int | None = None,
-                 quality: QualityController | None = None) -> None:
+                 quality: QualityController | None = None, stop: StopRequest | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """``painters``: style-network threads (see StageOverlap; None: the config's, else
-        auto). ``quality``: the processing-size controller (None: one from the config)."""
+        auto). ``quality``: the processing-size controller (None: one from the config).
+        ``stop``: polled between frames (Ctrl-C and SIGTERM set it in ``run_live``).
+        ``clock``: when the key help was asked for (the overlay's)."""
         self.source, self.pipeline, self.sink = source, pipeline, sink
         self.commands, self.keymap = commands, keymap
         self.snapshot_dir = snapshot_dir
@@ -146,6 +156,9 @@ class LiveLoop:
         self.last_good: np.ndarray | None = None
         self.running = False
         self.stopped_by_user = False  # the quit key, or Ctrl-C as the caller reports it
+        self.stop = stop or StopRequest()
+        self.clock = clock
+        self._help_until = clock() + HELP_SHOWN_S  # the key help shows at the start
         self._errors = RateLimitedLog()
         config = pipeline.config
         if painters is None:
@@ -158,14 +171,16 @@ class LiveLoop:
         self._last_sent: tuple[float, float, int] | None = None  # wall s, CPU s, source index
         self._styles_checked = time.monotonic()
 
-    def run(self, max_frames: int | None = None) -> LoopStats:
+    def run(self, max_frames: int | None = None, on_frame: Callable[[], object] | None = None) -> LoopStats:
+        """Send frames until the source ends, ``max_frames`` are sent, the quit key, or a
+        stop request; ``on_frame`` is called after each frame sent (progress)."""
         self.running = True
         self.runner.start()
         try:
             while self.running and (max_frames is None or self.stats.frames < max_frames):
                 self._handle_commands()
                 self._watch_styles()
-                if not self.running:
+                if not self.running or self.stop.check():
                     break
                 ready = self.runner.take(timeout=2.0 / self.pipeline.config.fps)
                 if ready is None:
@@ -178,6 +193,8 @@ class LiveLoop:
                     continue
                 self.sink.send(self._paint(ready), self.overlay())
                 self._count(ready.frame)
+                if on_frame is not None:
+                    on_frame()
         finally:
             self.runner.stop()  # also applies the commands still waiting
         return self.stats
@@ -196,7 +213,7 @@ class LiveLoop:
         except Exception as exc:  # noqa: BLE001 - the stream must survive any one frame
             self.stats.errors += 1
             self.pipeline.abandon(ready.prepared)
-            self._errors.error("frame %d failed, resending the last good frame: %s", self.stats.frames, exc)
+            self._errors.warning("frame %d failed, resending the last good frame: %s", self.stats.frames, exc)
             if self.last_good is None:
                 w, h = self.pipeline.config.size_wh
                 image = frame.image
@@ -235,7 +252,11 @@ class LiveLoop:
 
     def _handle_commands(self) -> None:
         pending = self.commands.drain()
-        pending += [self.keymap[key] for key in self.sink.keys() if key in self.keymap]
+        for key in self.sink.keys():
+            if key in self.keymap:
+                pending.append(self.keymap[key])
+            elif key in HELP_KEYS:
+                self.toggle_help()
         for command in pending:
             self.handle(command)
 
@@ -260,15 +281,23 @@ class LiveLoop:
         return path
 
     def overlay(self) -> list[str]:
+        """What the preview window shows over the picture: one status line, and the key
+        help for HELP_SHOWN_S at the start and after 'h' or '?' (which also hide it)."""
         p = self.pipeline
         proc_w, proc_h = self.shown_proc_wh or p.config.proc_size_wh
-        return [
-            f"{self.stats.fps:4.1f} fps  latency {self.stats.latency_ms:4.0f} ms  "
-            f"processing {proc_w}x{proc_h}{' (adaptive)' if self.quality.enabled else ''}",
-            f"person: {p.person.look} ({p.person.strength:.1f})   background: {p.background.look} "
-            f"({p.background.strength:.1f})",
-            *self.keymap.help_lines(),
-        ]
+        help_keys = [key for key in HELP_KEYS if key not in self.keymap]  # a key bound to an action is its
+        adaptive = " (adaptive)" if self.quality.enabled else ""
+        status = (f"{self.stats.fps:4.1f} fps  processing {proc_w}x{proc_h}{adaptive}  person {p.person.look} "
+                  f"{p.person.strength:.1f}  background {p.background.look} {p.background.strength:.1f}"
+                  + (f"  {help_keys[0]}: keys" if help_keys else ""))
+        if self.clock() >= self._help_until:
+            return [status]
+        return [status, *self.keymap.help_lines(), *([f"{' / '.join(help_keys)}  show or hide these keys"]
+                                                     if help_keys else [])]
+
+    def toggle_help(self) -> None:
+        now = self.clock()
+        self._help_until = now + HELP_SHOWN_S if now >= self._help_until else now
 
 
 def _apply_intent(pipeline: FramePipeline, command: Command, now: float) -> None:
@@ -277,36 +306,88 @@ def _apply_intent(pipeline: FramePipeline, command: Command, now: float) -> None
 
 
 def run_live(config: RunConfig, max_frames: int | None = None) -> int:
-    """``live-nst run``: returns the process exit code (see :func:`exit_code`)."""
+    """``live-nst run``: returns the process exit code (see :func:`exit_code`; 130 when
+    Ctrl-C or SIGTERM stopped it, after the same clean shutdown as the quit key)."""
     if config.source.startswith("file:"):
         raise ConfigError("--source takes webcam:N, sample, auto or a video path (no 'file:' prefix)")
+    inputs = check_outputs(config)
     # Bad styles or models stop here, before any device opens. The network's threads
     # share the cores with the other stages, so they sleep when idle instead of spinning.
     threads = network_threads(config.painters if config.painters is not None else auto_painters([]))
     pipeline = build_pipeline(config, threads=threads, spinning=False)
-    commands = CommandQueue()
-    hotkeys = GlobalHotkeys(config.keys, commands)
+    hotkeys = GlobalHotkeys(config.keys, CommandQueue())
+    stop = StopRequest()
+    loop: LiveLoop | None = None
     try:
-        with open_source(config.source, config.size_wh, config.fps, loop=True, paced=True) as source, \
-                open_sink_with_fallback(config.output, config.size_wh, config.fps,
-                                        backend=config.virtualcam_backend, device=config.virtualcam_device) as sink:
-            if config.keys.global_hotkeys:
-                hotkeys.start()
-            loop = LiveLoop(source, pipeline, sink, commands, KeyMap.from_config(config.keys))
-            log.info("live: person %s, background %s; press %s+%s to quit", pipeline.person.look,
-                     pipeline.background.look, config.keys.modifier, config.keys.bindings["quit"])
-            try:
-                loop.run(max_frames)
-            except KeyboardInterrupt:
-                log.info("interrupted")
-                loop.stopped_by_user = True
-    finally:  # Ctrl-C or an error: the camera and the virtual camera are released above
+        with stop.from_signals():
+            loop = _stream(config, pipeline, hotkeys, stop, inputs, max_frames)
+    except KeyboardInterrupt:  # while a device was opening
+        stop.request("SIGINT")
+    finally:  # Ctrl-C or an error: the camera and the virtual camera are released in _stream
         hotkeys.stop()
         pipeline.close()
-    stats = loop.stats
+    stats = loop.stats if loop is not None else LoopStats()
     log.info("sent %d frames at %.1f fps (%d frame errors)", stats.frames, stats.fps, stats.errors)
-    code = exit_code(stats, loop.stopped_by_user)
+    if stop.requested:
+        return EXIT_INTERRUPTED
+    code = exit_code(stats, loop is not None and loop.stopped_by_user)
     if code != EXIT_OK:
         log.error("not one frame could be painted: %s", f"all {stats.frames} failed" if stats.frames
                   else "the source ended before delivering one")
     return code
+
+
+def _stream(config: RunConfig, pipeline: FramePipeline, hotkeys: GlobalHotkeys, stop: StopRequest,
+            inputs: list[Path], max_frames: int | None) -> LiveLoop:
+    """Open the source and the sink, run the loop, close both (whatever happens).
+
+    Into a file, a source that is not a camera (the sample, a video) goes frame by frame
+    instead of by the clock, and adaptive quality is off: the file plays at true speed
+    however long each frame takes, and a bar shows the progress."""
+    to_file = parse_output(config.output.strip())[0] == "file"
+    with open_source(config.source, config.size_wh, config.fps, loop=True, paced=not to_file) as source, \
+            open_sink_with_fallback(config.output, config.size_wh, source.fps if to_file else config.fps,
+                                    backend=config.virtualcam_backend, device=config.virtualcam_device,
+                                    inputs=inputs, crf=config.crf) as sink:
+        by_frame = to_file and not isinstance(source, WebcamSource)
+        hotkeys_on = config.keys.global_hotkeys and hotkeys.start(quiet=isinstance(sink, (FileSink, NullSink)))
+        quality = QualityController(config.proc_size_wh, config.fps, enabled=config.adaptive and not by_frame)
+        loop = LiveLoop(source, pipeline, sink, hotkeys.commands, KeyMap.from_config(config.keys), quality=quality,
+                        stop=stop)
+        log.info("live: person %s, background %s; %s", pipeline.person.look, pipeline.background.look,
+                 how_to_stop(config, hotkeys_on, isinstance(sink, PreviewSink)))
+        progress = tqdm(total=max_frames, desc="recording", unit="frame", disable=not isinstance(sink, FileSink))
+        try:
+            loop.run(max_frames, on_frame=progress.update)
+        except KeyboardInterrupt:  # a second Ctrl-C, or one that came outside the loop's polling
+            stop.request("SIGINT")
+        finally:
+            progress.close()
+    return loop
+
+
+def check_outputs(config: RunConfig, snapshot_dir: Path = Path(".")) -> list[Path]:
+    """Before any work: a file output must be writable and must not be the video source
+    (compared as files); snapshots need a folder that takes files (a warning if not).
+    Returns the files the run reads, for the sink to check again."""
+    source = config.source.strip()
+    inputs = [] if source in ("auto", "sample") or source.startswith("webcam:") else [Path(source).expanduser()]
+    kind, path = parse_output(config.output.strip())
+    if path is not None:
+        refuse_overwriting_inputs(path, inputs, ConfigError)
+        check_output_path(path)
+    try:
+        check_folder_writable(snapshot_dir.resolve(), "snapshots")
+    except OutputError as exc:
+        log.warning("snapshots (key %s) will not be saved: %s", config.keys.bindings["snapshot"], exc)
+    return inputs
+
+
+def how_to_stop(config: RunConfig, hotkeys_on: bool, preview: bool) -> str:
+    """The start-up line's hint, naming only the ways that work in this session."""
+    quit_key = config.keys.bindings["quit"]
+    if hotkeys_on:
+        return f"press {config.keys.modifier}+{quit_key} (or Ctrl-C) to quit"
+    if preview:
+        return f"press {quit_key} in the preview window (or Ctrl-C) to quit"
+    return "press Ctrl-C to stop"

@@ -88,7 +88,15 @@ class StyleCatalog:
 
     @classmethod
     def default(cls, extra_dir: str | Path | None = None) -> StyleCatalog:
-        return cls([packaged_styles_dir(), Path(extra_dir) if extra_dir else user_styles_dir()])
+        """The packaged styles, the user styles folder, and ``extra_dir`` (--styles-dir) besides."""
+        folders = [packaged_styles_dir(), user_styles_dir()]
+        if extra_dir:
+            extra = Path(extra_dir).expanduser()
+            if not extra.is_dir():
+                log.warning("the styles folder %s does not exist (or is not a folder): no styles from it; check "
+                            "--styles-dir (or styles_dir in the config file)", extra)
+            folders.append(extra)
+        return cls(folders)
 
     def _add_file(self, path: Path) -> None:
         try:

@@ -1,38 +1,112 @@
-"""The ``live-nst`` command. Only this module configures logging."""
+"""The ``live-nst`` command. Only this module configures logging.
+
+Every error goes one way: ``live-nst: error: <what failed, what was expected, what to
+do>`` on stderr and an exit code from :data:`EXIT_CODES_HELP`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import logging
-import os
 import sys
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from live_nst import __version__
 from live_nst.config import RegionConfig, RunConfig, load_config, parse_size
-from live_nst.errors import LiveNSTError, require
+from live_nst.console import NativeStderr, configure_logging, quiet_environment
+from live_nst.errors import ConfigError, LiveNSTError
+from live_nst.stopping import EXIT_INTERRUPTED, sigterm_as_interrupt
 
 log = logging.getLogger("live_nst")
 
+EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_CODES_HELP = """exit codes:
+  0    done
+  1    unexpected failure (a bug: run again with -v and report it); 'run': not one frame could be painted
+  2    bad input or configuration: the message says what to change
+  130  interrupted (Ctrl-C or SIGTERM): devices are released first, and a video being written keeps
+       the frames painted so far, playable
+"""
+DEFAULTS = RunConfig()
+
+
+class UsageError(ConfigError):
+    """The command line itself is wrong (an unknown option, a missing value...)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors sent down live-nst's one error path."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _parser_options(description: str) -> dict[str, Any]:
+    return dict(description=description, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def number_type(cast: type, low: float | None = None, high: float | None = None):
+    """An argparse type: ``cast`` within [low, high], with an error naming the range."""
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole number' if cast is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+            raise argparse.ArgumentTypeError(f"expected a number {bounds}, got {text}")
+        return value
+    return parse
+
+
+def output_option(parser: argparse.ArgumentParser, help: str, *, required: bool = False,
+                  default: str | None = None, legacy: str | None = None, metavar: str = "PATH") -> None:
+    """``-o/--output``: the one spelling every command uses for what it writes. ``legacy``:
+    an older spelling still accepted, not shown in the help."""
+    parser.add_argument("-o", "--output", metavar=metavar, help=help, required=required, default=default)
+    if legacy:
+        parser.add_argument(legacy, dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
 
 def _add_look_options(parser: argparse.ArgumentParser) -> None:
-    look = parser.add_argument_group("looks (S is a name from 'live-nst styles', 'original' or 'blur')")
-    look.add_argument("--person-style", metavar="S")
-    look.add_argument("--background-style", metavar="S")
-    look.add_argument("--person-strength", type=float, metavar="0..1")
-    look.add_argument("--background-strength", type=float, metavar="0..1")
-    look.add_argument("--proc-size", metavar="WxH", help="processing resolution (default 640x360)")
-    look.add_argument("--device", help="auto, cpu, cuda, tensorrt, directml or coreml (default auto)")
-    look.add_argument("--no-temporal", action="store_true", help="no temporal blending")
-    look.add_argument("--no-segmentation", action="store_true", help="paint the whole frame in the person style")
-    look.add_argument("--segmentation-model", metavar="PATH|landscape|square")
-    look.add_argument("--face-ease", type=float, metavar="0..1",
-                      help="share of the style given back to the photo on faces (default 0.6; 0: off)")
-    look.add_argument("--styles-dir", metavar="DIR", help="extra folder of .onnx styles")
-    look.add_argument("--config", metavar="PATH", help="TOML config file (see README)")
+    d = DEFAULTS
+    look = parser.add_argument_group(
+        "looks and processing",
+        "These override the config file (--config); the defaults apply when neither sets them. "
+        "S is a style name from 'live-nst styles', 'original' (the camera picture) or 'blur'.")
+    look.add_argument("--person-style", metavar="S", help=f"the person's look (default {d.person.style})")
+    look.add_argument("--background-style", metavar="S", help=f"the background's look (default {d.background.style})")
+    look.add_argument("--person-strength", type=number_type(float, 0, 1), metavar="0..1",
+                      help=f"how much of the person's look is painted in (default {d.person.strength:g})")
+    look.add_argument("--background-strength", type=number_type(float, 0, 1), metavar="0..1",
+                      help=f"the same for the background (default {d.background.strength:g})")
+    look.add_argument("--proc-size", metavar="WxH", help="the largest size the networks run at; smaller is faster "
+                      "(default {}x{})".format(*d.proc_size_wh))
+    look.add_argument("--device", help="where the style network runs: auto (the fastest that works here), cpu, "
+                      "cuda, tensorrt, directml or coreml (default auto)")
+    look.add_argument("--no-temporal", action="store_true",
+                      help="no temporal blending (default: on, which keeps the paint steady between frames)")
+    look.add_argument("--no-segmentation", action="store_true",
+                      help="no person/background split: the person's look covers the whole frame (default: split)")
+    look.add_argument("--segmentation-model", metavar="PATH|landscape|square",
+                      help="person-segmentation model: landscape (144x256, faster), square (256x256) or a "
+                           "MediaPipe .tflite file (default auto, i.e. landscape)")
+    look.add_argument("--face-ease", type=number_type(float, 0, 1), metavar="0..1",
+                      help=f"share of the style given back to the photo on faces; 0 turns the face guard off "
+                           f"(default {d.faces.ease:g})")
+    look.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles, searched besides the "
+                      "user styles folder that 'live-nst styles' names (default: none)")
+    look.add_argument("--crf", type=number_type(int, 0, 51), metavar="0..51",
+                      help=f"quality of a video file written: lower is better and larger; 18 looks like the "
+                           f"input, 28 is small (default {d.crf}, x264's own)")
+    look.add_argument("--config", metavar="PATH", help="a TOML file with any of these settings (see README); "
+                      "options given here win (default: none)")
 
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -53,7 +127,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
             model=args.segmentation_model or config.segmentation.model)
     if args.face_ease is not None:  # 0 turns the face guard off (no detector either)
         changes["faces"] = dataclasses.replace(config.faces, ease=args.face_ease, enabled=args.face_ease > 0)
-    for name in ("source", "output", "fps", "virtualcam_backend", "virtualcam_device"):
+    for name in ("source", "output", "fps", "virtualcam_backend", "virtualcam_device", "crf"):
         changes[name] = getattr(args, name, None)
     if getattr(args, "size", None):
         changes["size_wh"] = parse_size(args.size, "--size")
@@ -74,218 +148,165 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from live_nst.render import render
 
-    count = render(Path(args.input_path), Path(args.output_path), _config_from_args(args), progress=not args.quiet)
-    print(f"wrote {count} frames to {args.output_path}")
-    return 0
+    output = args.output or args.legacy_output
+    if not output:
+        raise UsageError("render needs an output file: live-nst render INPUT -o OUTPUT.mp4")
+    args.output = None  # the run config's sink is not this file
+    result = render(Path(args.input_path), Path(output), _config_from_args(args), progress=not args.quiet)
+    if result.interrupted:
+        print(f"interrupted: {result.path} holds the first {result.frames} painted frames", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"wrote {result.frames} frames to {result.path}")
+    return EXIT_OK
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
+    from live_nst.artworks import shipped_artworks
     from live_nst.catalog import StyleCatalog, user_styles_dir
 
     catalog = StyleCatalog.default(args.styles_dir)
+    pictures = shipped_artworks()
     rows: list[dict[str, Any]] = [
         {"name": e.name, "title": e.info.title, "artist": e.info.artist, "artwork": e.info.artwork,
+         "artwork_path": str(pictures[e.name]) if e.name in pictures else None,
          "license": e.info.license, "path": str(e.path), "size_bytes": e.path.stat().st_size}
         for e in catalog.entries.values()]
     if args.json:
         print(json.dumps(rows, indent=2))
-        return 0
-    for row in rows:
-        print(f"{row['name']:<28} {row['title'][:34]:<34} {row['artist'][:22]:<22} "
-              f"{row['size_bytes'] / 1e6:5.2f} MB  {row['path']}")
-    print(f"{len(rows)} styles, plus the looks 'original' and 'blur'. Add styles to {user_styles_dir()}")
+    else:
+        print(styles_table(rows))
+        print(f"{len(rows)} styles, plus the looks 'original' and 'blur'. Add styles to {user_styles_dir()}")
     for path, problem in catalog.problems.items():
-        print(f"skipped {path}: {problem}", file=sys.stderr)
-    return 0
+        log.warning("skipped %s: %s", path, problem)
+    return EXIT_OK
 
 
-def cmd_stylize(args: argparse.Namespace) -> int:
-    require("torch", "train", "Gatys stylisation")
-    import torch
-
-    from live_nst.models.data import load_image, save_image
-    from live_nst.models.gatys import GatysConfig, stylize
-    from live_nst.models.train import pick_device
-
-    device = pick_device(args.device)
-    content = load_image(args.content_path, args.size).to(device)
-    style = load_image(args.style_path, args.style_size or args.size).to(device)
-    defaults = GatysConfig()
-    config = GatysConfig(steps=args.steps, optimizer=args.optimizer,
-                         content_weight=args.content_weight or defaults.content_weight,
-                         style_weight=args.style_weight or defaults.style_weight)
-    with torch.device(device):
-        image, terms = stylize(content, style, config)
-    save_image(image, args.output)
-    print(f"wrote {args.output} (content loss {terms['content']:.4g}, style loss {terms['style']:.4g})")
-    return 0
+def styles_table(rows: list[dict[str, Any]]) -> str:
+    """A header and one row per style; columns as wide as their longest entry (nothing cut)."""
+    columns = (("NAME", "name"), ("TITLE", "title"), ("ARTIST", "artist"), ("LICENCE", "license"),
+               ("SIZE", "size"), ("FILE", "path"))
+    cells = [{**row, "size": f"{row['size_bytes'] / 1e6:.2f} MB"} for row in rows]
+    widths = [max([len(head), *(len(str(cell[key])) for cell in cells)]) for head, key in columns]
+    lines = ["  ".join(head.ljust(width) for (head, _), width in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(str(cell[key]).ljust(width) for (_, key), width in zip(columns, widths)).rstrip()
+              for cell in cells]
+    return "\n".join(lines)
 
 
-def _loss_weights(args: argparse.Namespace):
-    """--style-weight / --temporal-weight on top of the recipe's (or the checkpoint's) weights."""
-    from dataclasses import replace
-
-    from live_nst.models.train import TrainConfig, load_checkpoint
-
-    changes = {k: v for k, v in (("style", args.style_weight), ("temporal", args.temporal_weight)) if v is not None}
-    if not changes:
-        return None
-    if args.resume:
-        from live_nst.models.losses import LossWeights
-
-        base = LossWeights(**load_checkpoint(args.resume)["config"]["weights"])
-    else:
-        base = TrainConfig(style_paths=(), content_dir="").weights
-    return replace(base, **changes)
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    require("torch", "train", "Training")
-    from live_nst.models.train import TrainConfig, config_from_checkpoint, load_checkpoint, train
-
-    overrides = dict(size=args.size, steps=args.steps, batch=args.batch, lr=args.lr, out_dir=args.out_dir,
-                     checkpoint_every=args.checkpoint_every, style_size=args.style_size,
-                     face_weight=args.face_weight, weights=_loss_weights(args))
-    if args.resume:
-        config = config_from_checkpoint(load_checkpoint(args.resume), **overrides)
-    else:
-        if not args.style_path or not args.content_dir:
-            raise SystemExit("train: --style-path and --content-dir are required (or --resume CKPT)")
-        config = TrainConfig(style_paths=tuple(args.style_path), content_dir=args.content_dir, arch=args.arch,
-                             **{k: v for k, v in overrides.items() if v is not None})
-    budget_s = args.budget * 60 if args.budget is not None else None
-    final = train(config, resume=args.resume, device=args.device, budget_s=budget_s, workers=args.workers)
-    print(f"checkpoint: {final}")
-    return 0
-
-
-def cmd_add_style(args: argparse.Namespace) -> int:
-    require("torch", "train", "add-style")
-    from live_nst.catalog import StyleCatalog, packaged_styles_dir, user_styles_dir
-    from live_nst.models.add_style import add_style
-
-    styles_dir = Path(args.styles_dir).expanduser() if args.styles_dir else user_styles_dir()
-    catalog = StyleCatalog.default(styles_dir)
-    path = add_style(Path(args.picture), args.name, styles_dir, packaged_styles_dir() / "pack.onnx",
-                     set(catalog.entries), budget_min=args.budget,
-                     content_dir=Path(args.content_dir) if args.content_dir else None)
-    name = args.name or Path(args.picture).stem
-    print(f"wrote {path}\n"
-          f"Use it: live-nst run --person-style {name}   (or --background-style {name}); a running live-nst "
-          f"picks it up by itself and adds it to the hotkey cycle.")
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    require("torch", "train", "Export")
-    from live_nst.export.onnx_export import export_checkpoint
-
-    path = export_checkpoint(args.checkpoint, args.output, fp16=args.fp16)
-    print(f"wrote {path}")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="live-nst", description="Live neural style transfer for webcams.")
-    parser.add_argument("--version", action="version", version=f"live-nst {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="paint a camera (or the sample) into a virtual camera")
-    run.add_argument("--source", help="webcam:N, sample, auto (default) or a video file")
-    run.add_argument("--output", help="virtualcam (default), preview, file:PATH or null")
-    run.add_argument("--size", metavar="WxH", help="output size (default 1280x720)")
-    run.add_argument("--fps", type=float)
-    run.add_argument("--frames", type=int, help="stop after N frames")
-    run.add_argument("--virtualcam-backend", help="pyvirtualcam backend: obs, unitycapture, v4l2loopback")
-    run.add_argument("--virtualcam-device", help="virtual camera device, e.g. /dev/video10")
-    run.add_argument("--no-global-hotkeys", action="store_true", help="keys only in the preview window")
+def _add_run_parser(sub: Any) -> None:
+    d = DEFAULTS
+    run = sub.add_parser("run", help="paint a camera (or the sample) into a virtual camera",
+                         **_parser_options("Paint a camera, the built-in sample or a video into a virtual "
+                                           "camera, a preview window or a video file, live."))
+    run.add_argument("--source", help="where frames come from: auto (webcam 0, else the built-in sample), "
+                     f"webcam:N, sample, or a video file, played in a loop (default {d.source})")
+    output_option(run, metavar="SINK", help="where painted frames go: virtualcam, preview (a window), null, or a "
+                  "video file: file:PATH or a path ending in .mp4, .webm or .mkv (default virtualcam; without a "
+                  "virtual camera driver, the preview, else live-nst-output.mp4)")
+    run.add_argument("--size", metavar="WxH", help="output size; a camera of another shape is centre-cropped, "
+                     "never stretched (default {}x{})".format(*d.size_wh))
+    run.add_argument("--fps", type=number_type(float, 1, 240), metavar="N",
+                     help=f"frame rate asked of the camera and sent out; adaptive quality aims for it "
+                          f"(default {d.fps:g})")
+    run.add_argument("--frames", type=number_type(int, 1), metavar="N",
+                     help="stop after N frames (default: run until you quit)")
+    run.add_argument("--virtualcam-backend", metavar="NAME", help="pyvirtualcam backend: obs, unitycapture or "
+                     "v4l2loopback (default: the first that works)")
+    run.add_argument("--virtualcam-device", metavar="DEV", help="virtual camera device, e.g. /dev/video10 "
+                     "(default: the backend's first)")
+    run.add_argument("--no-global-hotkeys", action="store_true",
+                     help="no desktop-wide Ctrl+Alt hotkeys, only the preview window's keys (default: on)")
     run.add_argument("--no-adaptive", action="store_true",
                      help="keep --proc-size fixed (default: step it down when the machine cannot hold --fps)")
-    run.add_argument("--painters", type=int, metavar="N",
+    run.add_argument("--painters", type=number_type(int, 0, 8), metavar="N",
                      help="style-network passes run side by side (default: 2 on a CPU, 1 on a GPU)")
     _add_look_options(run)
     run.set_defaults(handler=cmd_run)
 
-    render = sub.add_parser("render", help="paint a video file")
-    render.add_argument("input_path", metavar="INPUT")
-    render.add_argument("output_path", metavar="OUTPUT")
-    render.add_argument("--quiet", action="store_true", help="no progress bar")
+
+def _add_render_parser(sub: Any) -> None:
+    render = sub.add_parser("render", help="paint a video file",
+                            **_parser_options("Paint every frame of a video file into a new one, keeping its "
+                                              "sound, frame rate and orientation."))
+    render.add_argument("input_path", metavar="INPUT", help="the video to paint")
+    render.add_argument("legacy_output", nargs="?", help=argparse.SUPPRESS)
+    output_option(render, help="the painted video: .mp4 (H.264, plays in browsers), .webm (VP9) or .mkv; written "
+                  "as NAME.partial-*.EXT beside it and renamed when done (required)")
+    render.add_argument("--quiet", action="store_true", help="no progress bar (default: a progress bar)")
     _add_look_options(render)
     render.set_defaults(handler=cmd_render)
 
-    styles = sub.add_parser("styles", help="list the installed styles")
-    styles.add_argument("--json", action="store_true")
-    styles.add_argument("--styles-dir", metavar="DIR")
+
+def _add_styles_parser(sub: Any) -> None:
+    styles = sub.add_parser("styles", help="list the installed styles",
+                            **_parser_options("List the styles 'run' and 'render' take: the shipped pack and "
+                                              "the .onnx files in the user styles folder."))
+    styles.add_argument("--json", action="store_true", help="print the list as JSON for scripts: name, title, "
+                        "artist, artwork (its file name), artwork_path (the shipped picture, or null), license, "
+                        "path and size_bytes of each style (default: a table)")
+    styles.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles, searched besides "
+                        "the user styles folder (default: none)")
     styles.set_defaults(handler=cmd_styles)
 
-    stylize = sub.add_parser("stylize", help="Gatys et al. optimisation of one image (slow, high quality)")
-    stylize.add_argument("--content-path", required=True)
-    stylize.add_argument("--style-path", required=True)
-    stylize.add_argument("--output", default="stylized.png")
-    stylize.add_argument("--size", type=int, default=512, help="long side of the output, px")
-    stylize.add_argument("--style-size", type=int, help="long side of the artwork, px (default: --size)")
-    stylize.add_argument("--steps", type=int, default=300)
-    stylize.add_argument("--content-weight", type=float)
-    stylize.add_argument("--style-weight", type=float)
-    stylize.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
-    stylize.add_argument("--device", default="auto")
-    stylize.set_defaults(handler=cmd_stylize)
 
-    tr = sub.add_parser("train", help="train a (multi-)style network")
-    tr.add_argument("--style-path", nargs="+")
-    tr.add_argument("--content-dir")
-    tr.add_argument("--arch", default="painter", choices=("painter", "mobile", "johnson"))
-    tr.add_argument("--size", type=int)
-    tr.add_argument("--style-size", type=int)
-    tr.add_argument("--steps", type=int)
-    tr.add_argument("--batch", type=int)
-    tr.add_argument("--lr", type=float)
-    tr.add_argument("--face-weight", type=float)
-    tr.add_argument("--style-weight", type=float)
-    tr.add_argument("--temporal-weight", type=float)
-    tr.add_argument("--checkpoint-every", type=int)
-    tr.add_argument("--budget", type=float, metavar="MINUTES",
-                    help="train for this long (the learning rate decays over it) or until --steps")
-    tr.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0: none)")
-    tr.add_argument("--out-dir")
-    tr.add_argument("--resume", metavar="CKPT")
-    tr.add_argument("--device", default="auto")
-    tr.set_defaults(handler=cmd_train)
+def build_parser() -> argparse.ArgumentParser:
+    from live_nst.cli_torch import add_torch_parsers
 
-    add = sub.add_parser("add-style", help="make your own picture a style in minutes (trains its conditioning only)")
-    add.add_argument("picture", help="the artwork: a JPEG or PNG, at least 64 px on each side")
-    add.add_argument("--name", help="the style's name (default: the picture's file name)")
-    add.add_argument("--budget", type=float, default=10.0, metavar="MINUTES",
-                     help="training time (default 10: a usable style on a 2-core laptop CPU)")
-    add.add_argument("--styles-dir", metavar="DIR", help="where to write NAME.onnx (default: your styles folder)")
-    add.add_argument("--content-dir", metavar="DIR",
-                     help="photos to paint while training (default: the built-in sample portrait)")
-    add.set_defaults(handler=cmd_add_style)
-
-    ex = sub.add_parser("export", help="export a checkpoint to ONNX")
-    ex.add_argument("checkpoint")
-    ex.add_argument("output")
-    ex.add_argument("--fp16", action="store_true")
-    ex.set_defaults(handler=cmd_export)
-
+    parser = Parser(prog="live-nst", **_parser_options("Live neural style transfer for webcams."))
+    parser.add_argument("--version", action="version", version=f"live-nst {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show debug messages and everything the libraries print (default: live-nst's own "
+                             "messages only)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_parser(sub)
+    _add_render_parser(sub)
+    _add_styles_parser(sub)
+    add_torch_parsers(sub, _parser_options, output_option, number_type)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not args.verbose:  # MediaPipe's C++ logging: warnings and up only
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    """Run one command; returns its exit code (see EXIT_CODES_HELP).
+
+    What native libraries print is held back (unless -v) until the process ends when
+    ``argv`` is None (the installed command), and until this call returns otherwise."""
     try:
-        return args.handler(args)
+        args = build_parser().parse_args(argv)
     except LiveNSTError as exc:
-        print(f"live-nst: error: {exc}", file=sys.stderr)
-        return 2
+        return _report(exc)
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    native = NativeStderr()
+    if not args.verbose:
+        quiet_environment()
+        native.start()
+    handler = configure_logging(args.verbose)
+    try:
+        with sigterm_as_interrupt():
+            return args.handler(args)
+    except LiveNSTError as exc:
+        return _report(exc)
     except KeyboardInterrupt:
-        return 0
+        print("live-nst: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is reported
+        if args.verbose:
+            traceback.print_exc()
+        print(f"live-nst: error: unexpected {type(exc).__name__}: {exc}. This is a bug in live-nst: run the "
+              f"command again with -v to see where it happened, and report it.", file=sys.stderr)
+        return EXIT_UNEXPECTED
+    finally:
+        # Objects an error left behind (MediaPipe tasks, say) are freed now, while
+        # everything they need to close cleanly is still loaded.
+        gc.collect()
+        if argv is not None:
+            native.stop()
+            logging.getLogger().removeHandler(handler)
+
+
+def _report(exc: LiveNSTError) -> int:
+    print(f"live-nst: error: {exc}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ program at start with a message naming the key, not halfway through a stream.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -22,16 +23,21 @@ from live_nst.errors import ConfigError
 
 OUTPUT_KINDS = ("virtualcam", "preview", "null")  # and "file:PATH"
 FILE_OUTPUT_PREFIX = "file:"
+# The video files live-nst writes (live_nst.video has the codec of each).
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 
 
 def parse_output(spec: str) -> tuple[str, Path | None]:
-    """An output spec -> (kind, path): ("virtualcam", None) ... or ("file", PATH) for "file:PATH"."""
+    """An output spec -> (kind, path): ("virtualcam", None) ... or ("file", PATH) for
+    "file:PATH" or a bare path ending in a video suffix ("out.mp4"); ``~`` is expanded."""
     if spec in OUTPUT_KINDS:
         return spec, None
     if isinstance(spec, str) and spec.startswith(FILE_OUTPUT_PREFIX) and spec.removeprefix(FILE_OUTPUT_PREFIX):
-        return "file", Path(spec.removeprefix(FILE_OUTPUT_PREFIX))
-    raise ConfigError(f"output must be virtualcam, preview, file:PATH or null (--output, or output in "
-                      f"the config file's [run]), got {spec!r}")
+        return "file", Path(spec.removeprefix(FILE_OUTPUT_PREFIX)).expanduser()
+    if isinstance(spec, str) and Path(spec).suffix.lower() in VIDEO_SUFFIXES:
+        return "file", Path(spec).expanduser()
+    raise ConfigError(f"output must be virtualcam, preview, null, or a video file (file:PATH, or a path ending in "
+                      f"{', '.join(VIDEO_SUFFIXES)}), got {spec!r}")
 
 
 def parse_size(text: str, what: str = "size") -> tuple[int, int]:
@@ -172,6 +178,7 @@ class RunConfig:
     adaptive: bool = True
     # Threads running the style networks side by side (live); None: auto (2 on a CPU).
     painters: int | None = None
+    crf: int = 23  # quality of a video file written: 0-51, lower is better and larger (x264's default)
 
     def __post_init__(self) -> None:
         _check_range("fps", self.fps, 1, 240)
@@ -181,12 +188,27 @@ class RunConfig:
         if self.painters is not None and (isinstance(self.painters, bool) or not isinstance(self.painters, int)
                                           or not 0 <= self.painters <= 8):
             raise ConfigError(f"painters must be a whole number from 0 to 8 (or left out: auto), got {self.painters!r}")
+        if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
+            raise ConfigError(f"crf must be a whole number from 0 to 51 (lower: better and larger), got {self.crf!r}")
         parse_output(self.output)
 
     def with_overrides(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+BOOL, INT, NUMBER, TEXT = "true or false", "a whole number", "a number", "a string"
+# Every key of the config file, by section, and the kind of TOML value it takes.
+SCHEMA: dict[str, dict[str, str]] = {
+    "run": {"source": TEXT, "output": TEXT, "size": TEXT, "proc_size": TEXT, "fps": NUMBER, "device": TEXT,
+            "crossfade_s": NUMBER, "adaptive": BOOL, "painters": INT, "virtualcam_backend": TEXT,
+            "virtualcam_device": TEXT, "styles_dir": TEXT, "crf": INT},
+    "person": {"style": TEXT, "strength": NUMBER},
+    "background": {"style": TEXT, "strength": NUMBER},
+    "segmentation": {"enabled": BOOL, "model": TEXT, "temporal_smoothing": NUMBER, "feather_px": INT, "every": INT},
+    "temporal": {"enabled": BOOL, "blend": NUMBER, "scene_cut": NUMBER},
+    "faces": {"enabled": BOOL, "ease": NUMBER, "every": INT},
+    "keys": {"modifier": TEXT, "global_hotkeys": BOOL, **{action: TEXT for action in DEFAULT_KEYS}},
+}
 _SECTIONS = {"person": RegionConfig, "background": RegionConfig, "segmentation": SegmentationConfig,
              "temporal": TemporalConfig, "faces": FacesConfig}
 
@@ -195,36 +217,108 @@ def load_config(path: str | Path | None) -> RunConfig:
     """Read a TOML config file (see README); None gives the defaults."""
     if path is None:
         return RunConfig()
-    path = Path(path)
+    path = Path(path).expanduser()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        raise ConfigError(f"config file {path} does not exist; check the path given to --config") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder; give the path of a .toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     return config_from_dict(raw, origin=str(path))
 
 
 def config_from_dict(raw: dict[str, Any], origin: str = "config") -> RunConfig:
-    raw = dict(raw)
-    kwargs: dict[str, Any] = dict(raw.pop("run", {}))
+    """A RunConfig from a parsed TOML document. Every key's type is checked before its
+    value; a ConfigError names the file, the section and the key, and for an unknown
+    name suggests the closest known one."""
     try:
+        sections = {name: _section(name, value) for name, value in raw.items()}
+        kwargs: dict[str, Any] = {}
         for name, cls in _SECTIONS.items():
-            if name in raw:
+            if name in sections:
                 base = dataclasses.asdict(getattr(RunConfig(), name))
-                kwargs[name] = cls(**{**base, **raw.pop(name)})
-        if "keys" in raw:
-            keys = dict(raw.pop("keys"))
+                kwargs[name] = _build(name, cls, **{**base, **sections[name]})
+        if "keys" in sections:
+            keys = dict(sections["keys"])
             settings = {k: keys.pop(k) for k in ("modifier", "global_hotkeys") if k in keys}
-            kwargs["keys"] = KeysConfig(bindings={**DEFAULT_KEYS, **keys}, **settings)
-        for size_key in ("size_wh", "proc_size_wh"):
-            short = size_key.removesuffix("_wh")
-            if short in kwargs:
-                kwargs[size_key] = parse_size(kwargs.pop(short), short)
-        if raw:
-            raise ConfigError(f"unknown sections {sorted(raw)}")
-        return RunConfig(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"{origin}: {exc}") from None
+            kwargs["keys"] = _build("keys", KeysConfig, bindings={**DEFAULT_KEYS, **keys}, **settings)
+        run = dict(sections.get("run", {}))
+        for short in ("size", "proc_size"):
+            if short in run:
+                kwargs[f"{short}_wh"] = _build("run", parse_size, run.pop(short), short)
+        return _build("run", RunConfig, **kwargs, **_expand_paths(run))
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
+
+
+def _section(name: str, value: Any) -> dict[str, Any]:
+    """A section's keys after checking the section, each key's name and its value's type."""
+    if name not in SCHEMA:
+        raise ConfigError(f"[{name}] is not a section{_closest(name, SCHEMA)}; the sections are "
+                          f"{', '.join(f'[{s}]' for s in SCHEMA)}")
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a section (a [{name}] line, then key = value lines), got "
+                          f"{_describe(value)}")
+    known = SCHEMA[name]
+    for key, item in value.items():
+        if key not in known:
+            raise ConfigError(f"[{name}] {key} is not a setting{_closest(key, known)}; [{name}] takes "
+                              f"{', '.join(known)}")
+        kind = known[key]
+        if not _is_kind(item, kind):
+            raise ConfigError(f"[{name}] {key} must be {kind}, got {_describe(item)}{_quote_hint(item, kind)}")
+    return dict(value)
+
+
+def _build(section: str, make: Any, *args: Any, **kwargs: Any) -> Any:
+    """``make(*args, **kwargs)``, its ConfigError naming the section."""
+    try:
+        return make(*args, **kwargs)
+    except ConfigError as exc:
+        message = str(exc).removeprefix(f"{section}.")  # "faces.every must..." -> "[faces] every must..."
+        raise ConfigError(f"[{section}] {message}") from None
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == BOOL:
+        return isinstance(value, bool)
+    if kind == INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == NUMBER:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "a whole number", float: "a number", str: "a string", list: "a list",
+             dict: "a table"}
+    text = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+    return f"{text[:60]} ({kinds.get(type(value), type(value).__name__)})"
+
+
+def _quote_hint(value: Any, kind: str) -> str:
+    if isinstance(value, str) and kind in (BOOL, INT, NUMBER):
+        return f"; write it without quotes, e.g. {value.strip().lower() if kind == BOOL else value.strip()}"
+    return ""
+
+
+def _closest(name: str, known: Any) -> str:
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def _expand_paths(run: dict[str, Any]) -> dict[str, Any]:
+    """``~`` in the [run] paths: styles_dir, a video source, a file: output."""
+    run = dict(run)
+    if "styles_dir" in run:
+        run["styles_dir"] = str(Path(run["styles_dir"]).expanduser())
+    if str(run.get("source", "")).startswith("~"):
+        run["source"] = str(Path(run["source"]).expanduser())
+    output = str(run.get("output", ""))
+    if output.startswith(f"{FILE_OUTPUT_PREFIX}~"):
+        run["output"] = FILE_OUTPUT_PREFIX + str(Path(output.removeprefix(FILE_OUTPUT_PREFIX)).expanduser())
+    return run

@@ -25,6 +25,7 @@ import dataclasses
 import errno
 import json
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ KEY_QUALITY = "live_nst.quality"
 # appended. JSON {"pack_sha256": ..., "styles": [names it carries over from the pack]}.
 KEY_EXTENDS = "live_nst.extends"
 REQUIRED_KEYS = (KEY_CONTRACT, KEY_STYLES)
+STYLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,37 @@ def styles_from_metadata(path: Path, meta: Mapping[str, str]) -> list[StyleInfo]
                          f"reads contract {CONTRACT_VERSION}: re-export it with this version")
     try:
         raw = json.loads(meta[KEY_STYLES])
-        return [StyleInfo(s["name"], s.get("title", s["name"]), s.get("artist", ""),
-                          s.get("artwork", ""), s.get("license", "")) for s in raw]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{path}: metadata {KEY_STYLES} is malformed ({exc})") from exc
+    except ValueError as exc:
+        raise ModelError(f"{path}: metadata {KEY_STYLES} is malformed (not JSON: {exc}); re-export it with "
+                         f"'live-nst export'") from None
+    if not isinstance(raw, list) or not raw:
+        raise ModelError(f"{path}: metadata {KEY_STYLES} is malformed: expected a list of styles, got "
+                         f"{json.dumps(raw)[:80]}; re-export it with 'live-nst export'")
+    styles = [_style_entry(path, index, entry) for index, entry in enumerate(raw)]
+    names = [style.name for style in styles]
+    doubled = sorted({name for name in names if names.count(name) > 1})
+    if doubled:
+        raise ModelError(f"{path}: metadata {KEY_STYLES} is malformed: it names {doubled} more than once")
+    return styles
+
+
+def _style_entry(path: Path, index: int, entry: object) -> StyleInfo:
+    """One style of ``live_nst.styles``, checked field by field."""
+    where = f"{path}: metadata {KEY_STYLES} is malformed: style {index}"
+    if not isinstance(entry, dict):
+        raise ModelError(f"{where} is {json.dumps(entry)[:60]}, expected an object with a name")
+    name = entry.get("name")
+    if not isinstance(name, str) or not STYLE_NAME.fullmatch(name):
+        raise ModelError(f"{where} has the name {json.dumps(name)[:60]}; expected letters, digits, '_', '-' or "
+                         f"'.' (e.g. starry_night)")
+    values = {"name": name}
+    for key in ("title", "artist", "artwork", "license"):
+        value = entry.get(key, name if key == "title" else "")
+        if not isinstance(value, str):
+            raise ModelError(f"{where} ('{name}') has the {key} {json.dumps(value)[:60]}, expected text; re-export "
+                             f"it with 'live-nst export' or fix its metadata")
+        values[key] = value
+    return StyleInfo(**values)
 
 
 def read_styles(path: Path) -> list[StyleInfo]:

@@ -107,15 +107,18 @@ class GlobalHotkeys:
     def __init__(self, keys: KeysConfig, commands: CommandQueue) -> None:
         self.keys, self.commands = keys, commands
         self._listener: Any = None
+        self._quiet = False
 
     @property
     def running(self) -> bool:
         return self._listener is not None
 
-    def start(self) -> bool:
-        """Register the hotkeys; False (with a warning saying why) when they cannot work."""
+    def start(self, quiet: bool = False) -> bool:
+        """Register the hotkeys; False (with a warning saying why) when they cannot work.
+        ``quiet``: say why only in the debug log (nobody watches: a file or null output)."""
         if self._listener is not None:
             return True
+        self._quiet = quiet
         if importlib.util.find_spec("pynput") is None:
             return self._unavailable("pynput is not installed (pip install pynput)")
         try:
@@ -146,8 +149,8 @@ class GlobalHotkeys:
         return True
 
     def _unavailable(self, why: str) -> bool:
-        log.warning("global hotkeys are off: %s. The preview window's keys still work "
-                    "(--output preview).", why)
+        log.log(logging.DEBUG if self._quiet else logging.WARNING,
+                "global hotkeys are off: %s. The preview window's keys still work (--output preview).", why)
         return False
 
     def stop(self) -> None:

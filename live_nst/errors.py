@@ -32,6 +32,10 @@ class SinkError(LiveNSTError):
     """A frame sink (virtual camera, window, file) could not be opened or written."""
 
 
+class OutputError(LiveNSTError):
+    """A file or folder live-nst is to write (an image, a model, a checkpoint folder) cannot be written."""
+
+
 class MissingDependencyError(LiveNSTError, ImportError):
     """An optional dependency is not installed."""
 

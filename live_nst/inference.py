@@ -24,6 +24,8 @@ from live_nst.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
+SMOKE_TEST_SHAPE = (1, 3, 48, 32)  # the test pass every model makes at load
+
 # Preference order for "auto", fastest first; names as --device takes them.
 PROVIDERS = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -103,20 +105,28 @@ class StyleModel:
             self._check_contract(session)  # a file problem, whatever the provider
             if session.get_providers()[0] == provider and self._smoke_test(session):
                 if failures:
-                    log.info("using %s (%s)", provider, "; ".join(failures))
+                    log.debug("using %s (%s)", provider, "; ".join(failures))
                 return session
             failures.append(f"{provider}: not usable on this machine")
         raise ModelError(f"no execution provider could run {self.path}: {'; '.join(failures)}")
 
     def _smoke_test(self, session: ort.InferenceSession) -> bool:
+        """One small pass (not square, so a transposed output shows): False when the
+        provider cannot run it; ``ModelError`` when the output breaks the contract."""
+        image = np.zeros(SMOKE_TEST_SHAPE, np.float32)
+        weights = np.full((1, self.num_styles, 12, 8), 1.0 / self.num_styles, np.float32)
         try:
-            image = np.zeros((1, 3, 32, 32), np.float32)
-            weights = np.full((1, self.num_styles, 8, 8), 1.0 / self.num_styles, np.float32)
-            session.run(None, {contract.INPUT_IMAGE: image, contract.INPUT_STYLE_WEIGHTS: weights})
-            return True
+            outputs = session.run(None, {contract.INPUT_IMAGE: image, contract.INPUT_STYLE_WEIGHTS: weights})
         except Exception as exc:  # noqa: BLE001
             log.warning("provider %s failed a test run: %s", session.get_providers()[0], exc)
             return False
+        found = outputs[0] if outputs else None
+        if not isinstance(found, np.ndarray) or found.shape != SMOKE_TEST_SHAPE or found.dtype != np.float32:
+            what = f"{found.dtype} of shape {found.shape}" if isinstance(found, np.ndarray) else "nothing"
+            raise ModelError(f"{self.path} paints a float32 {SMOKE_TEST_SHAPE} test image into {what}; the model "
+                             f"contract needs '{contract.OUTPUT}' of the image's own shape and type. Re-export it "
+                             f"with 'live-nst export', or remove it from the styles folder")
+        return True
 
     def _check_contract(self, session: ort.InferenceSession) -> None:
         contract.check_signature(self.path, {i.name: i.shape for i in session.get_inputs()},

@@ -140,7 +140,7 @@ class FramePipeline:
             self.catalog.validate(look)
             self._model_for(look)
         except LiveNSTError as exc:
-            log.error("cannot switch the %s to %r, staying on %r: %s", region, look, state.look, exc)
+            log.warning("cannot switch the %s to %r, staying on %r: %s", region, look, state.look, exc)
             self.broken.add(look)
             return False
         state.switch(look, now)

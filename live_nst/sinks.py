@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from live_nst.config import FILE_OUTPUT_PREFIX, parse_output
+from live_nst.encode import DEFAULT_CRF
 from live_nst.errors import ConfigError, SinkError
 from live_nst.framing import crop_to_aspect
 from live_nst.video import VideoWriter
@@ -226,11 +227,14 @@ class PreviewSink(_SinkBase):
 
 
 class FileSink(_SinkBase):
-    """Writes frames to a video file through ``live_nst.video.VideoWriter`` (its codecs and
-    checks), each fitted to the sink's size first."""
+    """Writes frames to a video file through ``live_nst.video.VideoWriter`` (its formats,
+    checks and partial file renamed into place on close), each fitted to the sink's size."""
 
-    def __init__(self, path: str | Path, size_wh: tuple[int, int], fps: float) -> None:
-        self._writer = VideoWriter(path, size_wh, fps)
+    def __init__(self, path: str | Path, size_wh: tuple[int, int], fps: float,
+                 inputs: Sequence[str | Path] = (), crf: int = DEFAULT_CRF) -> None:
+        """``inputs``: files being read (a video source), which the output must not be.
+        ``crf``: the quality (see live_nst.encode)."""
+        self._writer = VideoWriter(path, size_wh, fps, inputs=inputs, crf=crf)
         self.path, self.size_wh = self._writer.path, self._writer.size_wh
 
     @property
@@ -268,8 +272,9 @@ class NullSink(_SinkBase):
 
 
 def open_sink(spec: str, size_wh: tuple[int, int], fps: float, *, backend: str | None = None,
-              device: str | None = None) -> Sink:
-    """spec: "virtualcam", "preview", "file:PATH" or "null" (``config.parse_output``)."""
+              device: str | None = None, inputs: Sequence[str | Path] = (), crf: int = DEFAULT_CRF) -> Sink:
+    """spec: "virtualcam", "preview", "file:PATH" or "null" (``config.parse_output``).
+    ``inputs``: files being read, which a file output must not be; ``crf``: its quality."""
     kind, path = parse_output(spec.strip())
     if kind == "virtualcam":
         return VirtualCameraSink(size_wh, fps, backend=backend, device=device)
@@ -279,7 +284,7 @@ def open_sink(spec: str, size_wh: tuple[int, int], fps: float, *, backend: str |
         return NullSink(size_wh, fps)
     if path is None:  # parse_output gives every file: output its path
         raise ConfigError(f"--output {spec!r} names no file; use file:PATH")
-    return FileSink(path, size_wh, fps)
+    return FileSink(path, size_wh, fps, inputs=inputs, crf=crf)
 
 
 def fallback_spec(has_display: bool) -> str:
@@ -288,14 +293,15 @@ def fallback_spec(has_display: bool) -> str:
 
 
 def open_sink_with_fallback(spec: str, size_wh: tuple[int, int], fps: float, *, backend: str | None = None,
-                            device: str | None = None) -> Sink:
+                            device: str | None = None, inputs: Sequence[str | Path] = (),
+                            crf: int = DEFAULT_CRF) -> Sink:
     """Like open_sink, but a missing virtual-camera driver falls back to the preview window
     (or, without a display, to a file) instead of stopping."""
     try:
-        return open_sink(spec, size_wh, fps, backend=backend, device=device)
+        return open_sink(spec, size_wh, fps, backend=backend, device=device, inputs=inputs, crf=crf)
     except VirtualCameraUnavailable as exc:
-        log.error("%s", exc)
+        problem = exc  # recovered below: a warning, not an error
     fallback = fallback_spec(display_available())
-    log.warning("no virtual camera, so the output goes to %s instead",
+    log.warning("%s So the output goes to %s instead.", problem,
                 "a preview window" if fallback == "preview" else f"the file {Path(FALLBACK_FILE).resolve()}")
-    return open_sink(fallback, size_wh, fps)
+    return open_sink(fallback, size_wh, fps, inputs=inputs, crf=crf)

@@ -1,4 +1,5 @@
-"""Video files in and out: the one place live-nst reads or writes a video file.
+"""Video files in and out: the one place live-nst reads or writes a video file (reading
+through OpenCV, writing through :mod:`live_nst.encode`).
 
 Reading gives (H, W, 3) uint8 RGB C-contiguous frames, upright: a container that asks
 for a rotation (a phone clip filmed upright) is shown rotated, by OpenCV where it can,
@@ -16,21 +17,22 @@ import itertools
 import logging
 import math
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from live_nst.encode import CRF_RANGE, DEFAULT_CRF, Encoder, Format, format_for
 from live_nst.errors import SinkError, SourceError
+from live_nst.outputs import PartialFile, check_file_output, refuse_overwriting_inputs
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0
 PLAUSIBLE_FPS = (1.0, 240.0)  # the range RunConfig accepts, too
 MIN_FREE_BYTES = 200 * 1024 * 1024
-FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 # Clockwise display rotation (degrees) -> the cv2.rotate code that applies it.
 _ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
@@ -201,62 +203,90 @@ def read_frames(path: str | Path, limit: int | None = None) -> Iterator[np.ndarr
     return frames()
 
 
-def check_output_path(path: str | Path) -> str:
-    """The fourcc for a video file to write at ``path``, after checking its file type, that
-    its folder exists and that the folder has room; a ``SinkError`` says which is wrong.
-    Callers that write somewhere else first (a temporary file beside it) check here before."""
+def check_output_path(path: str | Path) -> Format:
+    """The format a video file at ``path`` is written in, after checking its file type,
+    that its folder exists and takes files, and that the folder has room; a ``SinkError``
+    says which is wrong. Nothing is created."""
     path = Path(path)
-    fourcc = FOURCC_BY_SUFFIX.get(path.suffix.lower())
-    if fourcc is None:
-        raise SinkError(f"cannot write {path}: the file type {path.suffix or '(none)'} is not "
-                        f"supported; use one of {sorted(FOURCC_BY_SUFFIX)}")
-    folder = path.parent
-    if not folder.is_dir():
-        raise SinkError(f"cannot write {path}: the folder {folder} does not exist; create it or "
-                        f"choose another path")
-    free = shutil.disk_usage(folder).free
+    fmt = format_for(path)
+    check_file_output(path, "the video", SinkError)
+    free = shutil.disk_usage(path.parent).free
     if free < MIN_FREE_BYTES:
-        raise SinkError(f"cannot write {path}: only {free / 2**20:.0f} MB free in {folder}, need at "
+        raise SinkError(f"cannot write {path}: only {free / 2**20:.0f} MB free in {path.parent}, need at "
                         f"least {MIN_FREE_BYTES / 2**20:.0f} MB; free some space or write elsewhere")
-    return fourcc
+    return fmt
 
 
 class VideoWriter:
-    """Writes RGB frames of exactly ``size_wh`` to a video file: mp4v in .mp4/.m4v/.mov/.mkv,
-    MJPG in .avi. Checks the folder, the file type and the free space before writing."""
+    """Writes RGB frames of exactly ``size_wh`` to a video file (formats: ``live_nst.encode``).
 
-    def __init__(self, path: str | Path, size_wh: tuple[int, int], fps: float) -> None:
-        self.path = Path(path)
+    Before anything is opened it checks the path (``check_output_path``) and that it is
+    none of ``inputs`` (compared as files). Frames go to a partial file beside the output
+    (``NAME.partial-XXXXXXXX.EXT``), renamed into place by :meth:`close`, so an earlier
+    file of that name stays whole until then. A write that fails (a full disk) raises a
+    ``SinkError`` saying so; :meth:`close` then still keeps the frames written before it.
+    ``audio_from``: a file whose audio goes along (render keeps the input's sound)."""
+
+    def __init__(self, path: str | Path, size_wh: tuple[int, int], fps: float, *, crf: int = DEFAULT_CRF,
+                 audio_from: str | Path | None = None, inputs: Sequence[str | Path] = (),
+                 preset: str = "veryfast") -> None:
+        self.path = Path(path).expanduser()
         self.size_wh = (int(size_wh[0]), int(size_wh[1]))
         self.fps = float(fps)
-        self.frames = 0
-        fourcc = check_output_path(self.path)
+        self._frames_written = 0
+        self._failed = False  # a write failed: close() keeps what is written without flushing more
+        check_output_path(self.path)
+        refuse_overwriting_inputs(self.path, inputs, SinkError)
         if not is_plausible_fps(self.fps):
             raise SinkError(f"cannot write {self.path} at {fps} fps; expected {PLAUSIBLE_FPS[0]:g}-"
                             f"{PLAUSIBLE_FPS[1]:g} fps (read the input with live_nst.video, which picks one)")
-        self._writer: cv2.VideoWriter | None = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*fourcc),
-                                                               self.fps, self.size_wh)
-        if not self._writer.isOpened():
-            raise SinkError(f"OpenCV could not open {self.path} for writing with codec {fourcc} at "
-                            f"{self.size_wh[0]}x{self.size_wh[1]}; check the folder is writable, or try .avi")
+        if not CRF_RANGE[0] <= crf <= CRF_RANGE[1]:
+            raise SinkError(f"the quality (CRF) must be {CRF_RANGE[0]}-{CRF_RANGE[1]}, got {crf}")
+        self._partial: PartialFile | None = PartialFile(self.path)
+        try:
+            self._encoder: Encoder | None = Encoder(
+                self._partial.path, self.size_wh, self.fps, container_suffix=self.path.suffix.lower(), crf=crf,
+                preset=preset, audio_from=Path(audio_from) if audio_from else None, shown_as=self.path)
+        except BaseException:
+            self._partial.discard()
+            raise
         log.info("writing %s (%dx%d at %.3g fps)", self.path, *self.size_wh, self.fps)
+        log.debug("frames go to %s until the end", self._partial.path)
+
+    @property
+    def frames(self) -> int:
+        return self._encoder.frames if self._encoder is not None else self._frames_written
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame of size_wh."""
-        if self._writer is None:
+        if self._encoder is None:
             raise SinkError(f"{self.path} is already closed; no more frames can be written")
         expected = (self.size_wh[1], self.size_wh[0], 3)
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != expected:
             found = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
             raise SinkError(f"{self.path} takes uint8 RGB frames of shape {expected}, got {found}; resize "
                             f"frames to the writer's size_wh before writing")
-        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        self.frames += 1
+        try:
+            self._encoder.write(frame)
+        except SinkError as exc:
+            self._failed = True
+            kept = self._encoder.frames
+            raise SinkError(f"{exc}. The {kept} frames before it are kept in {self.path}; free some space or "
+                            f"write elsewhere") from None
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        """Finish the file and rename it into place; with no frame written, nothing is left."""
+        encoder, partial, self._encoder, self._partial = self._encoder, self._partial, None, None
+        if encoder is None or partial is None:
+            return
+        self._frames_written = encoder.frames
+        try:
+            encoder.close(flush=not self._failed)
+        finally:
+            if encoder.frames:
+                partial.commit()
+            else:
+                partial.discard()
 
     def __enter__(self) -> VideoWriter:
         return self

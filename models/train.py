@@ -108,8 +108,17 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     except FileNotFoundError:
         raise InputError(f"checkpoint {path} does not exist") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
-        raise ModelError(f"{path} is not a live-nst checkpoint ({exc}); give a .ckpt written by "
+        raise ModelError(f"{path} is not a live-nst checkpoint ({_load_problem(exc)}); give a .ckpt written by "
                          f"'live-nst train'") from exc
+
+
+def _load_problem(exc: Exception) -> str:
+    """Why torch could not load a file, without torch's advice to load it unsafely."""
+    text = str(exc).strip()
+    if "weights_only" in text or "Unsupported global" in text:
+        return "it holds Python objects other than tensors and plain data, which live-nst never loads"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:200]
 
 
 def config_from_checkpoint(ckpt: dict, **overrides) -> TrainConfig:

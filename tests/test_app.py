@@ -22,6 +22,7 @@ from live_nst.controls import Command, CommandQueue, KeyMap
 from live_nst.pipeline import build_pipeline
 from live_nst.sinks import NullSink
 from live_nst.sources import Frame, SampleSource
+from live_nst.stopping import EXIT_INTERRUPTED
 
 SIZE_WH = (320, 180)
 
@@ -130,6 +131,44 @@ def test_the_overlay_shows_the_frame_rate_and_the_processing_size(pipeline):
     assert "fps" in first and f"processing {SIZE_WH[0]}x{SIZE_WH[1]} (adaptive)" in first
 
 
+class KeyedSink(NullSink):
+    """The preview window's key boundary: keys 'pressed' in it come back from keys()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pressed: list[str] = []
+
+    def keys(self) -> list[str]:
+        pressed, self.pressed = self.pressed, []
+        return pressed
+
+
+def test_key_help_shows_at_the_start_and_on_h_and_otherwise_one_status_line(pipeline):
+    from live_nst.app import HELP_SHOWN_S
+
+    now = [100.0]
+    sink = KeyedSink()
+    loop = LiveLoop(ScriptedCamera("ff"), pipeline, sink, CommandQueue(), KeyMap.from_config(pipeline.config.keys),
+                    clock=lambda: now[0])
+    help_lines = KeyMap.from_config(pipeline.config.keys).help_lines()
+    assert loop.overlay()[1:1 + len(help_lines)] == help_lines, "no key help at the start"
+    now[0] += HELP_SHOWN_S
+    status = loop.overlay()
+    assert len(status) == 1 and "h: keys" in status[0] and "fps" in status[0]
+    sink.pressed = ["h"]
+    loop._handle_commands()
+    assert len(loop.overlay()) > len(help_lines)
+    sink.pressed = ["?"]  # pressed again: hidden at once
+    loop._handle_commands()
+    assert len(loop.overlay()) == 1
+    sink.pressed = ["?"]
+    loop._handle_commands()
+    now[0] += HELP_SHOWN_S - 0.01
+    assert len(loop.overlay()) > 1
+    now[0] += 0.02
+    assert len(loop.overlay()) == 1
+
+
 class SkippingCamera(ScriptedCamera):
     """A camera faster than the pipeline: it drops a frame between two reads."""
 
@@ -190,9 +229,9 @@ def _run_scripted(config, monkeypatch, script):
 @pytest.mark.parametrize("script, code", [
     ("bbb", EXIT_NOTHING_PAINTED),  # every frame failed
     ("", EXIT_NOTHING_PAINTED),  # the source ended before delivering a frame
-    ("bbk", EXIT_NOTHING_PAINTED),  # stopped by the user, but every frame that came failed
+    ("bbk", EXIT_INTERRUPTED),  # Ctrl-C says "interrupted" whatever came before
     ("bfb", EXIT_OK),  # one painted frame is a stream
-    ("xk", EXIT_OK),  # stopped by the user before any frame came: nothing was tried
+    ("xk", EXIT_INTERRUPTED),
 ])
 def test_exit_code_says_whether_any_frame_was_painted(config, monkeypatch, fake_backends, segmentation_model,
                                                       script, code):
@@ -203,7 +242,7 @@ def test_exit_code_says_whether_any_frame_was_painted(config, monkeypatch, fake_
 
 def test_ctrl_c_releases_the_camera_and_the_virtual_camera(config, monkeypatch, fake_backends, segmentation_model):
     code, camera = _run_scripted(config, monkeypatch, "fffk")
-    assert code == EXIT_OK
+    assert code == EXIT_INTERRUPTED
     driver = fake_backends[0]
     assert camera.closed and driver.closed
     assert len(driver.frames) == 3 and driver.frames[0].size == SIZE_WH[0] * SIZE_WH[1] * 3  # pyvirtualcam flattens
@@ -283,3 +322,23 @@ def test_memory_stays_flat_over_a_long_run(pipeline):
     assert stats.frames == 510
     # A leak of one 320x180 frame per frame would be 50 MiB here.
     assert grown < 25, f"memory grew by {grown:.1f} MiB over 300 frames"
+
+
+def test_into_a_file_the_sample_goes_frame_by_frame_at_true_speed(tmp_path, segmentation_model, capsys):
+    """At 240 fps no machine keeps up: by the clock the sample would skip most frames; into
+    a file, frame n of the video is the sample's frame n (so it plays at true speed)."""
+    from live_nst.video import probe, read_frames
+
+    out = tmp_path / "sample.mp4"
+    code = main(["run", "--source", "sample", "--output", str(out), "--frames", "24", "--fps", "240", "--size",
+                 "160x96", "--proc-size", "160x96", "--person-style", "original", "--background-style", "original",
+                 "--no-temporal", "--crf", "8"])
+    assert code == 0
+    assert "24/24" in capsys.readouterr().err, "no progress shown"
+    frames = list(read_frames(out))
+    assert len(frames) == 24 and probe(out).fps == 240
+    sample = SampleSource((160, 96), 240.0, paced=False)
+    for index in (8, 23):
+        error = np.abs(frames[index].astype(int) - sample.frame_at(index)).mean()
+        later = np.abs(frames[index].astype(int) - sample.frame_at(index * 8)).mean()
+        assert error < 4 and error < later / 2, (index, error, later)

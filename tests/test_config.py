@@ -1,8 +1,11 @@
 """Configuration: TOML file, CLI flags on top, and clear errors for bad values."""
 
+from pathlib import Path
+
 import pytest
 
-from live_nst.config import RunConfig, config_from_dict, load_config, parse_size
+from live_nst.cli import main
+from live_nst.config import BOOL, INT, NUMBER, SCHEMA, TEXT, RunConfig, config_from_dict, load_config, parse_size
 from live_nst.errors import ConfigError
 
 
@@ -29,18 +32,20 @@ def test_toml_file_sets_every_section(tmp_path):
 
 
 @pytest.mark.parametrize("raw, message", [
-    ({"person": {"strength": 1.5}}, "strength must be a number from 0.0 to 1.0"),
+    ({"person": {"strength": 1.5}}, r"\[person\] strength must be a number from 0.0 to 1.0"),
     ({"run": {"fps": 0}}, "fps must be a number"),
     ({"run": {"output": "hdmi"}}, "output must be virtualcam"),
-    ({"temporal": {"blend": 2}}, "temporal.blend"),
+    ({"temporal": {"blend": 2}}, r"\[temporal\] blend must be a number"),
     ({"keys": {"quit": "s"}}, "bound to more than one action"),
-    ({"keys": {"fly": "f"}}, "unknown key actions"),
+    ({"keys": {"fly": "f"}}, r"\[keys\] fly is not a setting"),
     ({"keys": {"quit": "qq"}}, "single character"),
-    ({"colour": {}}, "unknown sections"),
-    ({"run": {"sorce": "sample"}}, "sorce"),
+    ({"colour": {}}, r"\[colour\] is not a section"),
+    ({"segmentaton": {}}, r"did you mean 'segmentation'"),
+    ({"run": {"sorce": "sample"}}, r"\[run\] sorce is not a setting \(did you mean 'source'\?\)"),
+    ({"person": {"strenght": 0.5}}, r"\[person\] strenght is not a setting \(did you mean 'strength'\?\)"),
     ({"run": {"adaptive": "yes"}}, "adaptive must be true or false"),
     ({"run": {"painters": 9}}, "painters must be a whole number"),
-    ({"segmentation": {"every": 0}}, "segmentation.every must be a whole number"),
+    ({"segmentation": {"every": 0}}, r"\[segmentation\] every must be a whole number"),
 ])
 def test_bad_values_name_the_problem(raw, message):
     with pytest.raises(ConfigError, match=message):
@@ -73,3 +78,86 @@ def test_adaptive_quality_is_on_by_default_and_a_config_key_or_flag_turns_it_off
     flagged = _config_from_args(args)
     assert flagged.adaptive is False and flagged.painters == 0
     assert _config_from_args(build_parser().parse_args(["run"])).adaptive is True
+
+
+# One value of each TOML type, and the types each kind of key takes.
+WRONG_VALUES = {"boolean": True, "integer": 3, "float": 2.5, "string": "x", "array": [1], "table": {"a": 1}}
+ACCEPTS = {BOOL: {"boolean"}, INT: {"integer"}, NUMBER: {"integer", "float"}, TEXT: {"string"}}
+WRONG_TYPE_CASES = [pytest.param(section, key, value, id=f"{section}.{key}={kind_name}")
+                    for section, keys in SCHEMA.items() for key, kind in keys.items()
+                    for kind_name, value in WRONG_VALUES.items() if kind_name not in ACCEPTS[kind]]
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def _run_with_config(tmp_path, text: str, capsys) -> tuple[int, list[str]]:
+    path = tmp_path / "live-nst.toml"
+    path.write_text(text)
+    code = main(["run", "--config", str(path), "--source", "sample", "--output", "null", "--frames", "1"])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("section, key, value", WRONG_TYPE_CASES)
+def test_every_key_refuses_every_wrong_type_in_one_line_naming_section_and_key(tmp_path, capsys, section, key,
+                                                                               value):
+    code, err = _run_with_config(tmp_path, f"[{section}]\n{key} = {toml_value(value)}\n", capsys)
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("live-nst: error: "), err
+    assert f"[{section}] {key} must be" in err[0] and "live-nst.toml" in err[0], err
+
+
+@pytest.mark.parametrize("section", list(SCHEMA))
+@pytest.mark.parametrize("value", [3, "x", [1]])
+def test_a_section_given_as_a_plain_value_is_one_error_line(tmp_path, capsys, section, value):
+    code, err = _run_with_config(tmp_path, f"{section} = {toml_value(value)}\n", capsys)
+    assert code == 2
+    assert len(err) == 1 and f"[{section}] must be a section" in err[0], err
+
+
+def test_quoted_booleans_and_numbers_are_refused_with_the_fix():
+    with pytest.raises(ConfigError, match=r"\[temporal\] enabled must be true or false, got 'false' \(a string\); "
+                                          r"write it without quotes, e.g. false"):
+        config_from_dict({"temporal": {"enabled": "false"}})
+    with pytest.raises(ConfigError, match=r"\[run\] fps must be a number, got true \(a boolean\)"):
+        config_from_dict({"run": {"fps": True}})
+
+
+def test_paths_expand_the_home_folder():
+    config = config_from_dict({"run": {"styles_dir": "~/styles", "source": "~/in.mp4", "output": "file:~/o.mp4"}})
+    home = Path.home()
+    assert config.styles_dir == str(home / "styles") and config.source == str(home / "in.mp4")
+    assert config.output == f"file:{home / 'o.mp4'}"
+
+
+def test_a_config_path_that_is_a_folder_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(tmp_path)
+
+
+def test_styles_dir_adds_to_the_user_folder_and_warns_when_missing(tmp_path, monkeypatch, caplog):
+    import shutil
+
+    from live_nst.catalog import StyleCatalog, packaged_styles_dir
+
+    user, extra = tmp_path / "user", tmp_path / "extra"
+    user.mkdir()
+    extra.mkdir()
+    shutil.copy(packaged_styles_dir() / "pack.onnx", user / "mine.onnx")
+    shutil.copy(packaged_styles_dir() / "pack.onnx", extra / "theirs.onnx")
+    monkeypatch.setenv("LIVE_NST_STYLES", str(user))
+    files = {entry.path.name for entry in StyleCatalog.default(extra).entries.values()}
+    assert files == {"pack.onnx", "mine.onnx", "theirs.onnx"}
+    with caplog.at_level("WARNING", logger="live_nst.catalog"):
+        files = {entry.path.name for entry in StyleCatalog.default(tmp_path / "missing").entries.values()}
+    assert files == {"pack.onnx", "mine.onnx"}
+    assert "missing does not exist" in caplog.text

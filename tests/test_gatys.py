@@ -52,15 +52,17 @@ def test_unknown_optimizer_is_refused(pair, vgg):
         stylize(content, style, GatysConfig(optimizer="sgd"), vgg=vgg, progress=False)
 
 
-def test_stylize_command_writes_the_image(shared_data, tmp_path, capsys):
+@pytest.mark.parametrize("style", ["path", "starry_night"])
+def test_stylize_command_writes_the_image(shared_data, tmp_path, capsys, style):
+    """The artwork as a path, or as a shipped style's name."""
     from PIL import Image
 
     from live_nst.cli import main
 
     out = tmp_path / "out.png"
+    artwork = str(shared_data / "styles/starry_night.jpg") if style == "path" else style
     code = main(["stylize", "--content-path", str(shared_data / "content/pypi_samples/skimage_chelsea.jpg"),
-                 "--style-path", str(shared_data / "styles/starry_night.jpg"), "--output", str(out),
-                 "--size", "48", "--steps", "2", "--device", "cpu"])
+                 "--style-path", artwork, "--output", str(out), "--size", "48", "--steps", "2", "--device", "cpu"])
     assert code == 0 and max(Image.open(out).size) == 48
     assert "style loss" in capsys.readouterr().out
 
