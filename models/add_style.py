@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import re
 import time
@@ -36,6 +35,7 @@ from live_nst.errors import ConfigError, InputError, ModelError
 from live_nst.models import losses
 from live_nst.models.data import list_images, load_image
 from live_nst.models.networks import ArchConfig, ConditionalInstanceNorm, network_from_config, one_hot_weights
+from live_nst.models.train import learning_rate
 from live_nst.models.vgg import VGGFeatures
 
 log = logging.getLogger(__name__)
@@ -201,7 +201,7 @@ def fit(network: torch.nn.Module, vgg: VGGFeatures, target: dict[str, torch.Tens
     while (elapsed := time.monotonic() - started) < config.budget_s:
         progress = elapsed / config.budget_s
         for group in optimizer.param_groups:  # cosine decay over the time budget
-            group["lr"] = config.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+            group["lr"] = learning_rate(config.lr, progress)
         content = random_crops(photos, config.size, config.batch)
         style_weights = one_hot_weights(torch.full((config.batch,), index), index + 1, config.size, config.size)
         styled = network(content, style_weights)

@@ -128,10 +128,10 @@ def config_from_checkpoint(ckpt: dict, **overrides) -> TrainConfig:
     return replace(TrainConfig(**raw), **{k: v for k, v in overrides.items() if v is not None})
 
 
-def learning_rate(config: TrainConfig, progress: float) -> float:
-    """Cosine decay from ``config.lr`` to a tenth of it as ``progress`` goes from 0 to 1."""
+def learning_rate(lr: float, progress: float) -> float:
+    """Cosine decay from ``lr`` to a tenth of it as ``progress`` goes from 0 to 1."""
     progress = min(1.0, max(0.0, progress))
-    return config.lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
+    return lr * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
 
 
 class Schedule:
@@ -234,7 +234,7 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto",
     step = start
     while not schedule.done(step):
         for group in optimizer.param_groups:  # from the step, so a resumed run keeps the schedule
-            group["lr"] = learning_rate(config, schedule.progress(step))
+            group["lr"] = learning_rate(config.lr, schedule.progress(step))
         batch = next(batches).to(dev, non_blocking=True)
         terms = _step(model, vgg, targets, batch[:, :3], batch[:, 3:], config, autocast)
         loss = sum(getattr(config.weights, k) * v for k, v in terms.items())

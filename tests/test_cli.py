@@ -127,11 +127,16 @@ def test_an_early_error_prints_its_line_and_nothing_else(segmentation_model):
     assert len(lines) == 1 and lines[0].startswith("live-nst: error: unknown style 'nope'"), lines
 
 
-def test_a_run_prints_only_live_nsts_own_lines(segmentation_model):
-    process = _live_nst("run", "--source", "sample", "--output", "null", "--frames", "3", "--size", "160x90",
+def _small_run(source: str, frames: int):
+    """A tiny `run` to the null sink: the finished process and its stderr lines."""
+    process = _live_nst("run", "--source", source, "--output", "null", "--frames", str(frames), "--size", "160x90",
                         "--proc-size", "160x90")
     _, err = process.communicate(timeout=120)
-    lines = err.decode().strip().splitlines()
+    return process, err.decode().strip().splitlines()
+
+
+def test_a_run_prints_only_live_nsts_own_lines(segmentation_model):
+    process, lines = _small_run("sample", 3)
     assert process.returncode == 0
     assert lines and all(LOG_LINE.match(line) for line in lines), lines
     text = "\n".join(lines)
@@ -175,10 +180,7 @@ def test_sigterm_stops_a_render_like_ctrl_c_and_keeps_a_playable_file(tmp_path, 
 
 
 def test_no_camera_gives_live_nsts_own_warning_and_no_opencv_lines(segmentation_model):
-    process = _live_nst("run", "--source", "auto", "--output", "null", "--frames", "2", "--size", "160x90",
-                        "--proc-size", "160x90")
-    _, err = process.communicate(timeout=120)
-    lines = err.decode().strip().splitlines()
+    process, lines = _small_run("auto", 2)
     assert process.returncode == 0
     assert all(LOG_LINE.match(line) for line in lines), lines
     assert any("warning: no camera found" in line for line in lines) or any("camera 0 open" in line for line in lines)
