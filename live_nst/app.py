@@ -4,9 +4,11 @@ Devices, threads and clocks live here; the pipeline stays pure. The stages overl
 (:mod:`live_nst.overlap`): the next frames are read, prepared and painted on worker
 threads while this thread finishes and sends the current one. Hotkey commands are
 drained here and handed to the preparing thread as calls of the pipeline's intent
-methods; so is the processing size the quality controller (:mod:`live_nst.quality`)
-chooses. One bad frame never ends the stream: the error is logged (at a limited rate)
-and the last good frame is sent again.
+methods; so are the control page's changes (:mod:`live_nst.remote`), and the processing
+size the quality controller (:mod:`live_nst.quality`) chooses. With ``--control``, the
+loop publishes what it shows (looks, fps, processing size) for the control server to read.
+One bad frame never ends the stream: the error is logged (at a limited rate) and the last
+good frame is sent again.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import numpy as np
 from tqdm import tqdm
 
 from live_nst.config import RunConfig, parse_output
-from live_nst.controls import Command, CommandQueue, GlobalHotkeys, KeyMap
+from live_nst.controls import Change, Command, CommandQueue, GlobalHotkeys, KeyMap, Order, SnapshotRequest
 from live_nst.errors import ConfigError, OutputError
 from live_nst.outputs import check_folder_writable, refuse_overwriting_inputs
 from live_nst.overlap import Ready, StageOverlap, auto_painters, network_threads
 from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline, build_pipeline
 from live_nst.quality import QualityController, SizeChange
+from live_nst.remote.state import LiveState, Looks, StateBoard, StyleView, styles_of
 from live_nst.sinks import FileSink, NullSink, PreviewSink, Sink, open_sink_with_fallback
 from live_nst.sources import Frame, Source, WebcamSource, open_source
 from live_nst.stopping import EXIT_INTERRUPTED, StopRequest
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 
 STRENGTH_STEP = 0.1  # one press of the strength keys
 STYLES_POLL_S = 1.0  # how often the style folders are checked for new or changed files
+FPS_PUBLISHED_EVERY_S = 1.0  # the control page's fps: news once a second, not every frame
 HELP_KEYS = ("h", "?")  # show (or hide) the key help in the preview window
 HELP_SHOWN_S = 6.0  # for this long, and at the start
 # The share of the cores a pipeline that cannot keep up keeps busy (measured on 2 cores:
@@ -144,11 +148,12 @@ class LiveLoop:
     def __init__(self, source: Source, pipeline: FramePipeline, sink: Sink, commands: CommandQueue,
                  keymap: KeyMap, snapshot_dir: Path = Path("."), painters: int | None = None,
                  quality: QualityController | None = None, stop: StopRequest | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, board: StateBoard | None = None) -> None:
         """``painters``: style-network threads (see StageOverlap; None: the config's, else
         auto). ``quality``: the processing-size controller (None: one from the config).
         ``stop``: polled between frames (Ctrl-C and SIGTERM set it in ``run_live``).
-        ``clock``: when the key help was asked for (the overlay's)."""
+        ``clock``: when the key help was asked for (the overlay's). ``board``: where the
+        state on show is published for the control server (none: not published)."""
         self.source, self.pipeline, self.sink = source, pipeline, sink
         self.commands, self.keymap = commands, keymap
         self.snapshot_dir = snapshot_dir
@@ -170,6 +175,12 @@ class LiveLoop:
         self.shown_proc_wh: tuple[int, int] | None = None  # the processing size of the frame on show
         self._last_sent: tuple[float, float, int] | None = None  # wall s, CPU s, source index
         self._styles_checked = time.monotonic()
+        self.board = board
+        self._styles: tuple[object, tuple[StyleView, ...]] | None = None  # (catalog, its styles) last seen
+        self._serial = 0  # looks taken so far
+        self.looks = self._take_looks(pipeline)
+        self._fps_published = (-float("inf"), 0.0)  # when, and what
+        self._publish()
 
     def run(self, max_frames: int | None = None, on_frame: Callable[[], object] | None = None) -> LoopStats:
         """Send frames until the source ends, ``max_frames`` are sent, the quit key, or a
@@ -180,6 +191,7 @@ class LiveLoop:
             while self.running and (max_frames is None or self.stats.frames < max_frames):
                 self._handle_commands()
                 self._watch_styles()
+                self._publish()
                 if not self.running or self.stop.check():
                     break
                 ready = self.runner.take(timeout=2.0 / self.pipeline.config.fps)
@@ -235,7 +247,7 @@ class LiveLoop:
     def _resize(self, change: SizeChange) -> None:
         log.info("processing size %dx%d -> %dx%d: frames needed %.0f ms, %.0f ms allowed at %.0f fps",
                  *change.old, *change.new, change.frame_ms, change.budget_ms, self.pipeline.config.fps)
-        self.runner.submit(lambda pipeline: pipeline.set_proc_size(change.new))
+        self._submit(lambda pipeline: pipeline.set_proc_size(change.new))
 
     def _watch_styles(self) -> None:
         """Pick up style files added, replaced or removed while running (add-style's, say)."""
@@ -248,10 +260,10 @@ class LiveLoop:
             return
         added = sorted(set(fresh.entries) - set(self.pipeline.catalog.entries))
         log.info("style folder changed%s", f": new styles {', '.join(added)}" if added else "")
-        self.runner.submit(lambda pipeline: pipeline.set_catalog(fresh))
+        self._submit(lambda pipeline: pipeline.set_catalog(fresh))
 
     def _handle_commands(self) -> None:
-        pending = self.commands.drain()
+        pending: list[Order] = self.commands.drain()
         for key in self.sink.keys():
             if key in self.keymap:
                 pending.append(self.keymap[key])
@@ -260,15 +272,49 @@ class LiveLoop:
         for command in pending:
             self.handle(command)
 
-    def handle(self, command: Command) -> None:
-        if command is Command.QUIT:
+    def handle(self, command: Order) -> None:
+        now = time.monotonic()
+        if isinstance(command, Change):
+            self._submit(lambda pipeline: _apply_change(pipeline, command, now), command)
+        elif isinstance(command, SnapshotRequest):
+            command.reply.set_result(self.snapshot())
+        elif command is Command.QUIT:
             self.running = False
             self.stopped_by_user = True
         elif command is Command.SNAPSHOT:
             self.snapshot()
         else:
-            now = time.monotonic()
-            self.runner.submit(lambda pipeline: _apply_intent(pipeline, command, now))
+            self._submit(lambda pipeline: _apply_intent(pipeline, command, now))
+
+    def _submit(self, intent: Callable[[FramePipeline], object], change: Change | None = None) -> None:
+        """Have the preparing thread apply ``intent`` between two frames, then take the
+        looks it left there (where the pipeline is not changing under it) and tell
+        whoever queued ``change`` how it went."""
+        def apply(pipeline: FramePipeline) -> None:
+            ok = False
+            try:
+                ok = intent(pipeline) is not False
+            finally:
+                self.looks = self._take_looks(pipeline)
+                if change is not None:
+                    change.finish(ok, self._serial)
+        self.runner.submit(apply)
+
+    def _take_looks(self, pipeline: FramePipeline) -> Looks:
+        if self._styles is None or self._styles[0] is not pipeline.catalog:
+            self._styles = (pipeline.catalog, styles_of(pipeline.catalog))
+        self._serial += 1
+        return Looks.of(pipeline, self._styles[1], self._serial)
+
+    def _publish(self) -> None:
+        """Show the control server the state of the moment (the board ignores no news)."""
+        if self.board is None:
+            return
+        now = time.monotonic()
+        if now - self._fps_published[0] >= FPS_PUBLISHED_EVERY_S:
+            self._fps_published = (now, round(self.stats.fps, 1))
+        self.board.publish(LiveState(self.looks, self._fps_published[1],
+                                     self.shown_proc_wh or self.pipeline.config.proc_size_wh))
 
     def snapshot(self) -> Path | None:
         if self.last_good is None:
@@ -305,6 +351,13 @@ def _apply_intent(pipeline: FramePipeline, command: Command, now: float) -> None
     log.info("%s -> person %s, background %s", command.value, pipeline.person.look, pipeline.background.look)
 
 
+def _apply_change(pipeline: FramePipeline, change: Change, now: float) -> bool:
+    ok = change.apply(pipeline, now)
+    log.info("control page: %s -> person %s %.2f, background %s %.2f", change.description, pipeline.person.look,
+             pipeline.person.strength, pipeline.background.look, pipeline.background.strength)
+    return ok
+
+
 def run_live(config: RunConfig, max_frames: int | None = None) -> int:
     """``live-nst run``: returns the process exit code (see :func:`exit_code`; 130 when
     Ctrl-C or SIGTERM stopped it, after the same clean shutdown as the quit key)."""
@@ -318,12 +371,20 @@ def run_live(config: RunConfig, max_frames: int | None = None) -> int:
     hotkeys = GlobalHotkeys(config.keys, CommandQueue())
     stop = StopRequest()
     loop: LiveLoop | None = None
+    board = StateBoard() if config.control else None
+    control = None
     try:
+        if config.control and board is not None:  # before any device opens: a port in use stops it here
+            from live_nst.remote import start_control
+
+            control = start_control(config.control, board, hotkeys.commands)
         with stop.from_signals():
-            loop = _stream(config, pipeline, hotkeys, stop, inputs, max_frames)
+            loop = _stream(config, pipeline, hotkeys, stop, inputs, max_frames, board)
     except KeyboardInterrupt:  # while a device was opening
         stop.request("SIGINT")
     finally:  # Ctrl-C or an error: the camera and the virtual camera are released in _stream
+        if control is not None:
+            control.stop()
         hotkeys.stop()
         pipeline.close()
     stats = loop.stats if loop is not None else LoopStats()
@@ -338,7 +399,7 @@ def run_live(config: RunConfig, max_frames: int | None = None) -> int:
 
 
 def _stream(config: RunConfig, pipeline: FramePipeline, hotkeys: GlobalHotkeys, stop: StopRequest,
-            inputs: list[Path], max_frames: int | None) -> LiveLoop:
+            inputs: list[Path], max_frames: int | None, board: StateBoard | None = None) -> LiveLoop:
     """Open the source and the sink, run the loop, close both (whatever happens).
 
     Into a file, a source that is not a camera (the sample, a video) goes frame by frame
@@ -353,7 +414,7 @@ def _stream(config: RunConfig, pipeline: FramePipeline, hotkeys: GlobalHotkeys, 
         hotkeys_on = config.keys.global_hotkeys and hotkeys.start(quiet=isinstance(sink, (FileSink, NullSink)))
         quality = QualityController(config.proc_size_wh, config.fps, enabled=config.adaptive and not by_frame)
         loop = LiveLoop(source, pipeline, sink, hotkeys.commands, KeyMap.from_config(config.keys), quality=quality,
-                        stop=stop)
+                        stop=stop, board=board)
         log.info("live: person %s, background %s; %s", pipeline.person.look, pipeline.background.look,
                  how_to_stop(config, hotkeys_on, isinstance(sink, PreviewSink)))
         progress = tqdm(total=max_frames, desc="recording", unit="frame", disable=not isinstance(sink, FileSink))

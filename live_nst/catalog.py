@@ -38,14 +38,19 @@ class StyleEntry:
         return [(self.path, self.index), *self.also]
 
 
+def user_config_dir() -> Path:
+    """live-nst's folder among the user's settings (%APPDATA%, or XDG_CONFIG_HOME, ~/.config)."""
+    if os.name == "nt":
+        return Path(os.environ.get("APPDATA", Path.home())) / "live-nst"
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "live-nst"
+
+
 def user_styles_dir() -> Path:
     """Where users drop extra .onnx styles (``LIVE_NST_STYLES`` overrides)."""
     env = os.environ.get("LIVE_NST_STYLES")
     if env:
         return Path(env).expanduser()
-    if os.name == "nt":
-        return Path(os.environ.get("APPDATA", Path.home())) / "live-nst" / "styles"
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "live-nst" / "styles"
+    return user_config_dir() / "styles"
 
 
 def packaged_styles_dir() -> Path:

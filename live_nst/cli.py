@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from live_nst import __version__
-from live_nst.config import RegionConfig, RunConfig, load_config, parse_size
+from live_nst.config import RegionConfig, RunConfig, load_config, parse_control, parse_size
 from live_nst.console import NativeStderr, configure_logging, quiet_environment
 from live_nst.errors import ConfigError, LiveNSTError
 from live_nst.stopping import EXIT_INTERRUPTED, sigterm_as_interrupt
@@ -136,6 +136,9 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     if getattr(args, "no_adaptive", False):
         changes["adaptive"] = False
     changes["painters"] = getattr(args, "painters", None)
+    if getattr(args, "control", None) is not None:
+        parse_control(args.control, "--control")  # its message names the option
+        changes["control"] = args.control
     return config.with_overrides(**changes)
 
 
@@ -220,6 +223,10 @@ def _add_run_parser(sub: Any) -> None:
                      help="keep --proc-size fixed (default: step it down when the machine cannot hold --fps)")
     run.add_argument("--painters", type=number_type(int, 0, 8), metavar="N",
                      help="style-network passes run side by side (default: 2 on a CPU, 1 on a GPU)")
+    run.add_argument("--control", metavar="[HOST:]PORT",
+                     help="serve a control page (for an OBS Custom Browser Dock or a phone) and an HTTP API there; "
+                          "its URL, with the access token, is printed at start. HOST defaults to 127.0.0.1 (this "
+                          "machine only) (default: off)")
     _add_look_options(run)
     run.set_defaults(handler=cmd_run)
 

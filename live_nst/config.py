@@ -51,6 +51,20 @@ def parse_size(text: str, what: str = "size") -> tuple[int, int]:
     return width, height
 
 
+LOOPBACK_HOST = "127.0.0.1"  # where the control server listens unless a HOST is given
+
+
+def parse_control(spec: str, what: str = "control") -> tuple[str, int]:
+    """``--control [HOST:]PORT`` -> (host, port): "8765" -> ("127.0.0.1", 8765); an IPv6
+    HOST goes in brackets ("[::1]:8765"); PORT 0 lets the system pick a free one."""
+    match = re.fullmatch(r"(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):)?(\d{1,5})", str(spec).strip())
+    if not match or int(match[2]) > 65535:
+        raise ConfigError(f"{what} must be [HOST:]PORT with PORT a number from 0 to 65535, e.g. 8765 or "
+                          f"0.0.0.0:8765 (IPv6 in brackets: [::1]:8765), got {spec!r}")
+    host = (match[1] or LOOPBACK_HOST).strip("[]")
+    return host, int(match[2])
+
+
 def _check_range(name: str, value: float, low: float, high: float) -> None:
     if not isinstance(value, (int, float)) or not (low <= value <= high):
         raise ConfigError(f"{name} must be a number from {low} to {high}, got {value!r}")
@@ -179,6 +193,7 @@ class RunConfig:
     # Threads running the style networks side by side (live); None: auto (2 on a CPU).
     painters: int | None = None
     crf: int = 23  # quality of a video file written: 0-51, lower is better and larger (x264's default)
+    control: str | None = None  # "[HOST:]PORT": serve the control page and API there (live_nst.remote)
 
     def __post_init__(self) -> None:
         _check_range("fps", self.fps, 1, 240)
@@ -191,6 +206,8 @@ class RunConfig:
         if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
             raise ConfigError(f"crf must be a whole number from 0 to 51 (lower: better and larger), got {self.crf!r}")
         parse_output(self.output)
+        if self.control is not None:
+            parse_control(self.control)
 
     def with_overrides(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -201,7 +218,7 @@ BOOL, INT, NUMBER, TEXT = "true or false", "a whole number", "a number", "a stri
 SCHEMA: dict[str, dict[str, str]] = {
     "run": {"source": TEXT, "output": TEXT, "size": TEXT, "proc_size": TEXT, "fps": NUMBER, "device": TEXT,
             "crossfade_s": NUMBER, "adaptive": BOOL, "painters": INT, "virtualcam_backend": TEXT,
-            "virtualcam_device": TEXT, "styles_dir": TEXT, "crf": INT},
+            "virtualcam_device": TEXT, "styles_dir": TEXT, "crf": INT, "control": TEXT},
     "person": {"style": TEXT, "strength": NUMBER},
     "background": {"style": TEXT, "strength": NUMBER},
     "segmentation": {"enabled": BOOL, "model": TEXT, "temporal_smoothing": NUMBER, "feather_px": INT, "every": INT},

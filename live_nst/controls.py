@@ -1,6 +1,8 @@
 """Hotkeys and commands. Keys (global hotkeys or the preview window) become Commands on a
 thread-safe queue; the main loop drains it between frames, so no other thread ever
-touches the pipeline."""
+touches the pipeline. The control page (:mod:`live_nst.remote`) puts its orders on the
+same queue: Commands, and Changes (intents with arguments) and SnapshotRequests, whose
+outcome it waits for on its own thread."""
 
 from __future__ import annotations
 
@@ -8,10 +10,17 @@ import enum
 import importlib.util
 import logging
 import queue
-from collections.abc import Iterator, Mapping
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from live_nst.config import KeysConfig
+
+if TYPE_CHECKING:
+    from live_nst.pipeline import FramePipeline
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +41,47 @@ class Command(enum.Enum):
     QUIT = "quit"
 
 
+@dataclass(eq=False)
+class Change:
+    """Pipeline intents with arguments (the control page's: a style, a strength...), applied
+    together between two frames like a hotkey's. ``apply(pipeline, now)`` returns False
+    when it could not be done (a style whose model fails to load). The loop calls
+    :meth:`finish` once it ran; whoever queued it may wait for that on ``done``."""
+
+    description: str  # for the log, e.g. "person style udnie"
+    apply: Callable[[FramePipeline, float], bool]
+    done: threading.Event = field(default_factory=threading.Event)
+    ok: bool | None = None  # None until applied
+    serial: int = 0  # the loop's count of applied changes once this one was applied
+
+    def finish(self, ok: bool, serial: int) -> None:
+        self.ok, self.serial = ok, serial
+        self.done.set()
+
+
+@dataclass(eq=False)
+class SnapshotRequest:
+    """A snapshot whose file is wanted back: the loop sets ``reply`` to its path (None:
+    no frame painted yet, or the file could not be written)."""
+
+    reply: Future[Path | None] = field(default_factory=Future)
+
+
+Order = Command | Change | SnapshotRequest
+
+
 class CommandQueue:
-    """Commands from any thread to the main loop."""
+    """Commands (and the control page's other orders) from any thread to the main loop."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Order] = queue.SimpleQueue()
 
-    def put(self, command: Command) -> None:
+    def put(self, command: Order) -> None:
         self._queue.put(command)
 
-    def drain(self) -> list[Command]:
+    def drain(self) -> list[Order]:
         """Everything queued so far, oldest first; never blocks."""
-        commands = []
+        commands: list[Order] = []
         while True:
             try:
                 commands.append(self._queue.get_nowait())

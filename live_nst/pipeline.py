@@ -164,18 +164,31 @@ class FramePipeline:
         self._forget_history()
 
     def toggle_segmentation(self) -> None:
-        """Off: the person's look covers the whole frame. It cannot go on without a segmenter."""
-        self.segmentation_on = not self.segmentation_on and self.segmenter is not None
+        self.set_segmentation(not self.segmentation_on)
+
+    def set_segmentation(self, on: bool) -> bool:
+        """Off: the person's look covers the whole frame. It cannot go on without a
+        segmenter (False then)."""
+        self.segmentation_on = on and self.segmenter is not None
+        return self.segmentation_on == on
 
     def toggle_styling(self) -> None:
+        self.set_styling(not self.styling_on)
+
+    def set_styling(self, on: bool) -> None:
         """Off: the frames go out unpainted."""
-        self.styling_on = not self.styling_on
-        self._forget_history()
+        if on != self.styling_on:
+            self.styling_on = on
+            self._forget_history()
 
     def change_strength(self, delta: float) -> None:
         """Add ``delta`` to both regions' strength, kept within 0..1."""
-        for region in (self.person, self.background):
-            region.strength = round(min(1.0, max(0.0, region.strength + delta)), 2)
+        for region in REGIONS:
+            self.set_strength(region, self._region(region).strength + delta)
+
+    def set_strength(self, region: str, strength: float) -> None:
+        """One region's strength, kept within 0..1 (to two decimals)."""
+        self._region(region).strength = round(min(1.0, max(0.0, float(strength))), 2)
 
     def set_catalog(self, catalog: StyleCatalog) -> None:
         """Use a re-read style folder: new styles join the cycle, changed files are
