@@ -18,8 +18,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from http import HTTPStatus
@@ -37,6 +39,8 @@ from live_nst.remote.updates import MAX_BODY_BYTES, RequestError, command, parse
 
 log = logging.getLogger(__name__)
 
+CLIENT_CHECK_S = 1.0  # how often a quiet event stream checks that its client is still there
+
 
 @dataclasses.dataclass(frozen=True)
 class Timing:
@@ -48,6 +52,15 @@ class Timing:
     socket_timeout_s: float = 10.0  # any read or write on a connection: a stuck client's thread ends
     max_streams: int = 8  # event streams open at once
     stream_buffer_bytes: int = 64 * 1024  # an event stream's send buffer: what a stuck client may hold
+
+
+def _hung_up(connection: socket.socket) -> bool:
+    """Whether the client closed its end (it sends nothing more on an event stream)."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def dock_page() -> tuple[bytes, str]:
@@ -75,15 +88,18 @@ class ControlServer:
         self.page, self.page_policy = dock_page()
         self.access: Access | None = None
         self._http: _HTTPServer | None = None
+        self._port: int | None = None
         self._thread: threading.Thread | None = None
         self._streams = threading.Condition()
         self.open_streams = 0
+        self.streams_served = 0  # ever opened
 
     @property
     def port(self) -> int:
-        if self._http is None:
-            raise RuntimeError("the control server is not running")
-        return int(self._http.server_address[1])
+        """The port it listens (or listened) on: the one the system chose for port 0."""
+        if self._port is None:
+            raise RuntimeError("the control server has not started")
+        return self._port
 
     @property
     def dock_url(self) -> str:
@@ -99,7 +115,8 @@ class ControlServer:
             raise ConfigError(f"--control cannot listen on {url_host(self.host)}:{self.requested_port}: "
                               f"{exc.strerror or exc}; choose another port (or HOST) with --control") from None
         self._http.control = self
-        self.access = Access.for_address(self.token, self.host, self.port)
+        self._port = int(self._http.server_address[1])
+        self.access = Access.for_address(self.token, self.host, self._port)
         self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="live-nst-control", daemon=True)
         self._thread.start()
@@ -126,6 +143,8 @@ class ControlServer:
             if self.open_streams >= self.timing.max_streams:
                 return False
             self.open_streams += 1
+            self.streams_served += 1
+            self._streams.notify_all()
             return True
 
     def close_stream(self) -> None:
@@ -133,10 +152,11 @@ class ControlServer:
             self.open_streams -= 1
             self._streams.notify_all()
 
-    def wait_streams(self, predicate: Callable[[int], bool], timeout: float) -> bool:
-        """Wait until ``predicate(open_streams)`` holds (tests, shutdown)."""
+    def wait_streams(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait until ``predicate()`` holds, looked at as event streams open and close
+        (``open_streams``, ``streams_served``)."""
         with self._streams:
-            return self._streams.wait_for(lambda: predicate(self.open_streams), timeout)
+            return self._streams.wait_for(predicate, timeout)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -242,13 +262,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._common_headers({"Content-Type": "text/event-stream; charset=utf-8", "Connection": "close"})
             self.end_headers()
             self.wfile.write(b"retry: 2000\n\n")
-            version = -1
+            version, quiet_since = -1, time.monotonic()
             while not control.board.closed:
-                news = control.board.wait_newer(version, control.timing.heartbeat_s)
+                news = control.board.wait_newer(version, min(control.timing.heartbeat_s, CLIENT_CHECK_S))
                 if news is None:
-                    self.wfile.write(b": still here\n\n")
+                    if _hung_up(self.connection):  # (a reload of the page): this thread is not kept waiting
+                        break
+                    if time.monotonic() - quiet_since >= control.timing.heartbeat_s:
+                        self.wfile.write(b": still here\n\n")
+                        quiet_since = time.monotonic()
                     continue
-                version, state = news
+                version, state, quiet_since = *news, time.monotonic()
                 event = f"event: state\nid: {version}\ndata: {json.dumps(state.to_json(version))}\n\n"
                 self.wfile.write(event.encode())
         except OSError as exc:  # gone, or stuck past the socket timeout: this thread ends, nothing else does
