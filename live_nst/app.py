@@ -32,6 +32,7 @@ from live_nst.outputs import check_folder_writable, refuse_overwriting_inputs
 from live_nst.overlap import Ready, StageOverlap, auto_painters, network_threads
 from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline, build_pipeline
 from live_nst.quality import QualityController, SizeChange
+from live_nst.remote import start_control
 from live_nst.remote.state import LiveState, Looks, StateBoard, StyleView, styles_of
 from live_nst.sinks import FileSink, NullSink, PreviewSink, Sink, open_sink_with_fallback
 from live_nst.sources import Frame, Source, WebcamSource, open_source
@@ -375,8 +376,6 @@ def run_live(config: RunConfig, max_frames: int | None = None) -> int:
     control = None
     try:
         if config.control and board is not None:  # before any device opens: a port in use stops it here
-            from live_nst.remote import start_control
-
             control = start_control(config.control, board, hotkeys.commands)
         with stop.from_signals():
             loop = _stream(config, pipeline, hotkeys, stop, inputs, max_frames, board)

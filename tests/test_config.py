@@ -5,7 +5,18 @@ from pathlib import Path
 import pytest
 
 from live_nst.cli import main
-from live_nst.config import BOOL, INT, NUMBER, SCHEMA, TEXT, RunConfig, config_from_dict, load_config, parse_size
+from live_nst.config import (
+    BOOL,
+    INT,
+    NUMBER,
+    SCHEMA,
+    TEXT,
+    RunConfig,
+    config_from_dict,
+    load_config,
+    parse_control,
+    parse_size,
+)
 from live_nst.errors import ConfigError
 
 
@@ -14,6 +25,19 @@ def test_sizes_parse_and_reject_nonsense():
     for bad in ("1280", "x720", "0x0", "99999x10", "abc"):
         with pytest.raises(ConfigError, match="WIDTHxHEIGHT|out of range"):
             parse_size(bad)
+
+
+def test_control_addresses_default_to_loopback_and_reject_nonsense(capsys):
+    assert parse_control("8765") == ("127.0.0.1", 8765) and parse_control(" 0 ") == ("127.0.0.1", 0)
+    assert parse_control("0.0.0.0:8765") == ("0.0.0.0", 8765) and parse_control("[::1]:80") == ("::1", 80)
+    assert parse_control("desk-pc.local:8765") == ("desk-pc.local", 8765)
+    for bad in ("", "65536", ":8765", "host:", "http://127.0.0.1:8765", "::1:80", "a b:1", "8765/x"):
+        with pytest.raises(ConfigError, match=r"control must be \[HOST:\]PORT"):
+            parse_control(bad)
+    assert config_from_dict({"run": {"control": "0.0.0.0:9000"}}).control == "0.0.0.0:9000"
+    assert RunConfig().control is None, "the control server must be off by default"
+    assert main(["run", "--control", "99999", "--source", "sample", "--output", "null", "--frames", "1"]) == 2
+    assert "live-nst: error: --control must be [HOST:]PORT" in capsys.readouterr().err
 
 
 def test_toml_file_sets_every_section(tmp_path):
@@ -46,6 +70,7 @@ def test_toml_file_sets_every_section(tmp_path):
     ({"run": {"adaptive": "yes"}}, "adaptive must be true or false"),
     ({"run": {"painters": 9}}, "painters must be a whole number"),
     ({"segmentation": {"every": 0}}, r"\[segmentation\] every must be a whole number"),
+    ({"run": {"control": "localhost"}}, r"\[run\] control must be \[HOST:\]PORT"),
 ])
 def test_bad_values_name_the_problem(raw, message):
     with pytest.raises(ConfigError, match=message):

@@ -152,6 +152,23 @@ def test_intents_change_the_looks(catalog, segmentation_model, two_styles):
     assert np.array_equal(pipeline.process(frame, 0.1), frame)
 
 
+def test_intents_with_values_set_exactly_that(catalog, segmentation_model, two_styles):
+    """The control page's intents: a value, not a step (a repeated request changes nothing more)."""
+    pipeline = make_pipeline(catalog, segmentation_model, *two_styles, (64, 64))
+    pipeline.set_strength(BACKGROUND, 0.35)
+    pipeline.set_strength(BACKGROUND, 0.35)
+    assert (pipeline.person.strength, pipeline.background.strength) == (1.0, 0.35)
+    pipeline.set_strength(PERSON, 1.7)
+    assert pipeline.person.strength == 1.0
+    for on in (False, False, True, True):
+        assert pipeline.set_segmentation(on) and pipeline.segmentation_on is on
+        pipeline.set_styling(on)
+        assert pipeline.styling_on is on
+    without = FramePipeline(pipeline.config, catalog, None)
+    assert not without.set_segmentation(True) and not without.segmentation_on
+    assert without.set_segmentation(False)
+
+
 class CountingSegmenter:
     """The real MediaPipe segmenter, counting its calls."""
 

@@ -135,6 +135,8 @@
   for (const slider of document.querySelectorAll("input[type=range]")) {
     const name = slider.dataset.region;
     slider.addEventListener("pointerdown", () => { dragging = slider; });
+    slider.addEventListener("pointerup", () => { dragging = null; });
+    slider.addEventListener("pointercancel", () => { dragging = null; });
     slider.addEventListener("input", () => { $(name + "-strength-value").textContent = Number(slider.value).toFixed(2); });
     slider.addEventListener("change", () => {
       dragging = null;

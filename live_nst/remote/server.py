@@ -247,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (LiveNSTError, OSError, ValueError) as exc:
             log.warning("no thumbnail for style %r: %s", name, exc)
             raise RequestError(f"the thumbnail of {name!r} could not be painted: {exc}", 500) from None
-        self._send(200, data, "image/jpeg", {"Cache-Control": "private, max-age=3600"})
+        self._send(200, data, "image/jpeg")  # not cached by the browser: a replaced style file gets its new one
 
     def _events(self) -> None:
         """Server-Sent Events: the state now, then each new one; a comment line when
@@ -361,6 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload).encode("utf-8"), "application/json", headers)
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self.close_connection = True  # a body the request came with may be unread: no next request on it
         self._json(status, {"error": message, "status": status, "reason": HTTPStatus(status).phrase}, headers)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
