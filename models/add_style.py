@@ -258,11 +258,13 @@ def add_style(picture: Path, name: str | None, styles_dir: Path, pack_path: Path
     snapshots = sorted(m * 60.0 for m in snapshot_at_min if 0 < m * 60.0 < config.budget_s)
     saved: list[tuple[float, int, dict]] = []  # (seconds, steps, state) at each snapshot
     bar = tqdm(total=round(config.budget_s), unit="s", desc=f"add-style {name}", dynamic_ncols=True,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} s [ETA {remaining}]")
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
 
     def on_step(step: int, elapsed: float) -> None:
+        # The time is the budget, so the time left is known: no rate estimate, export included.
+        left = max(0, round(deadline - time.monotonic()))
+        bar.set_postfix_str(f"step {step}, ETA {left // 60}:{left % 60:02d} with the export", refresh=False)
         bar.update(min(round(elapsed), bar.total) - bar.n)
-        bar.set_postfix_str(f"step {step}")
         if snapshots and elapsed >= snapshots[0]:
             saved.append((snapshots.pop(0), step, {k: v.clone() for k, v in grown.state_dict().items()}))
 

@@ -170,3 +170,17 @@ def test_the_neighbour_sheet_shows_a_user_style_beside_the_shipped_style_it_grew
     photo, yours, neighbour = (sheet[40:360, i * 640:(i + 1) * 640].astype(int) for i in range(3))
     assert np.abs(yours - photo).mean() > 5, "the user's style must paint the photo"
     assert np.abs(yours - neighbour).mean() > 0.5, "the user's style must differ from where it started"
+
+
+@pytest.mark.slow
+def test_the_command_shows_steps_and_time_left_and_says_how_to_use_the_style(shared_data, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "live_nst", "add-style", str(shared_data / "styles" / "candy.jpg"),
+                           "--name", "my_candy", "--budget", "0.1", "--styles-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "add-style my_candy" in done.stderr and "step " in done.stderr and "ETA 0:" in done.stderr
+    assert (tmp_path / "my_candy.onnx").is_file()
+    assert "--person-style my_candy" in done.stdout
