@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 
 from live_nst import contract
 from live_nst.errors import ConfigError, ModelError
-from live_nst.inference import PROVIDERS, StyleModel, resolve_providers
+from live_nst.inference import DEVICE_FIXES, PROVIDERS, DeviceUnusable, StyleModel, resolve_providers
 
 
 def identity_model(path, inputs=("image", "style_weights"), output="stylized", meta=None, styles=2):
@@ -88,12 +88,16 @@ def test_unknown_or_unavailable_device_is_a_config_error():
             resolve_providers(missing[0])
 
 
-def test_forcing_a_listed_but_unusable_provider_fails_clearly(tmp_path):
+def test_forcing_a_listed_but_unusable_provider_says_what_to_install(tmp_path):
     listed_unusable = [name for name in ("cuda", "tensorrt") if PROVIDERS[name] in ort.get_available_providers()]
     if not listed_unusable or shutil.which("nvidia-smi"):
         pytest.skip("needs an onnxruntime build that lists a GPU provider on a machine without a GPU")
-    with pytest.raises(ModelError, match="no execution provider could run"):
-        StyleModel(identity_model(tmp_path / "m.onnx"), listed_unusable[0])
+    device = listed_unusable[0]
+    with pytest.raises(DeviceUnusable) as info:
+        StyleModel(identity_model(tmp_path / "m.onnx"), device)
+    assert info.value.reason == "no NVIDIA driver found"
+    assert str(info.value).startswith(f"--device {device}: {PROVIDERS[device]} cannot run on this machine")
+    assert DEVICE_FIXES[device] in str(info.value) and "\n" not in str(info.value)
 
 
 def test_two_threads_paint_at_once_as_one_paints_alone(catalog):
