@@ -186,6 +186,7 @@ def _report_choice(chosen: str, skipped: dict[str, str]) -> None:
     """Warn (once) when the network falls back to the CPU on a machine with an NVIDIA GPU."""
     global _fallback_told
     if not skipped:
+        log.debug("style network on %s", chosen)
         return
     reasons = "; ".join(f"{DEVICE_NAMES.get(p, p)}: {why}" for p, why in skipped.items())
     gpu_lost = chosen == PROVIDERS["cpu"] and any(p in NVIDIA_PROVIDERS for p in skipped) and nvidia_driver_present()
