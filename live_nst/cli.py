@@ -89,7 +89,7 @@ def _add_look_options(parser: argparse.ArgumentParser) -> None:
     look.add_argument("--proc-size", metavar="WxH", help="the largest size the networks run at; smaller is faster "
                       "(default {}x{})".format(*d.proc_size_wh))
     look.add_argument("--device", help="where the style network runs: auto (the fastest that works here), cpu, "
-                      "cuda, tensorrt, directml or coreml (default auto)")
+                      "cuda, tensorrt, directml or coreml; 'live-nst doctor' shows which work here (default auto)")
     look.add_argument("--no-temporal", action="store_true",
                       help="no temporal blending (default: on, which keeps the paint steady between frames)")
     look.add_argument("--no-segmentation", action="store_true",
