@@ -257,9 +257,13 @@ def _add_styles_parser(sub: Any) -> None:
     styles.add_argument("--json", action="store_true", help="print the list as JSON for scripts: name, title, "
                         "artist, artwork (its file name), artwork_path (the shipped picture, or null), license, "
                         "path and size_bytes of each style (default: a table)")
-    styles.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles, searched besides "
-                        "the user styles folder (default: none)")
+    _styles_dir_option(styles)
     styles.set_defaults(handler=cmd_styles)
+
+
+def _styles_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles, searched besides "
+                        "the user styles folder (default: none)")
 
 
 def _add_doctor_parser(sub: Any) -> None:
@@ -272,8 +276,7 @@ def _add_doctor_parser(sub: Any) -> None:
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON for scripts: one key per "
                         "check (providers, cameras, virtual_camera, hotkeys, assets, audio), each with status (ok, "
                         "missing or broken), detail, fix and what was found (default: a table)")
-    doctor.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles to check, besides "
-                        "the user styles folder (default: none)")
+    _styles_dir_option(doctor)
     doctor.set_defaults(handler=cmd_doctor)
 
 

@@ -23,6 +23,7 @@ else:  # Python 3.10
 from live_nst.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
 OUTPUT_KINDS = ("virtualcam", "preview", "null")  # and "file:PATH"
 FILE_OUTPUT_PREFIX = "file:"
 # The video files live-nst writes (live_nst.video has the codec of each).
