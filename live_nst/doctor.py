@@ -71,38 +71,39 @@ def check_providers(model: Path | None = None) -> Check:
     """Every provider onnxruntime offers, tried with a test run of the shipped pack (or ``model``)."""
     import onnxruntime as ort
 
-    from live_nst import inference
+    from live_nst import providers
     from live_nst.catalog import packaged_styles_dir
+    from live_nst.inference import StyleModel
 
     model = model or packaged_styles_dir() / "pack.onnx"
     available = ort.get_available_providers()
     usable: list[str] = []
     not_usable: dict[str, str] = {}
-    for name, provider in inference.PROVIDERS.items():
+    for name, provider in providers.PROVIDERS.items():
         if provider not in available:
             continue
         try:
-            inference.StyleModel(model, name, threads=1)
+            StyleModel(model, name, threads=1)
             usable.append(provider)
-        except inference.DeviceUnusable as exc:
+        except providers.DeviceUnusable as exc:
             not_usable[provider] = exc.reason
         except LiveNSTError as exc:
             not_usable[provider] = str(exc)
     chosen = usable[0] if usable else None
-    build = inference.onnxruntime_build()
-    driver = inference.nvidia_driver_present()
+    build = providers.onnxruntime_build()
+    driver = providers.nvidia_driver_present()
     data = {"available": available, "usable": usable, "chosen": chosen, "not_usable": not_usable,
             "onnxruntime": build, "nvidia_driver": driver}
     why = "".join(f"; {provider}: {reason}" for provider, reason in not_usable.items())
     if chosen is None:
         return Check("broken", f"no provider could run the style network ({build}){why}",
-                     inference.DEVICE_FIXES["cpu"], data)
+                     providers.DEVICE_FIXES["cpu"], data)
     detail = f"{chosen} chosen, its test run passed ({build}){why}"
-    if driver and chosen not in inference.NVIDIA_PROVIDERS:
-        cuda = inference.PROVIDERS["cuda"]
-        libraries_missing = cuda not in available or inference.missing_library(cuda) is not None
+    if driver and chosen not in providers.NVIDIA_PROVIDERS:
+        cuda = providers.PROVIDERS["cuda"]
+        libraries_missing = cuda not in available or providers.missing_library(cuda) is not None
         return Check("missing" if libraries_missing else "broken", f"an NVIDIA driver is installed, but {detail}",
-                     inference.CUDA_FIX, data)
+                     providers.CUDA_FIX, data)
     return Check("ok", detail, "", data)
 
 

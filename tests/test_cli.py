@@ -197,7 +197,7 @@ def test_an_unwritable_snapshot_folder_is_a_warning_at_start(tmp_path, caplog):
 
 
 def test_device_cuda_without_a_usable_cuda_says_what_to_install_in_one_line(capsys):
-    from live_nst.inference import CUDA_FIX, nvidia_driver_present
+    from live_nst.providers import CUDA_FIX, nvidia_driver_present
 
     if nvidia_driver_present():
         pytest.skip("this machine has an NVIDIA driver: CUDA may well run")

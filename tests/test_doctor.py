@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from live_nst import doctor, inference
+from live_nst import doctor
+from live_nst import providers as execution_providers
 from live_nst.doctor import BUSY_CAMERA_FIX, CAMERA_FIX, CHECKS, STATUSES, Check, report_text, run_checks
 from live_nst.sinks import virtual_camera_fix
 from live_nst.video4linux import EXCLUSIVE_CAPS_FIX, RELOAD, capture_nodes, exclusive_caps_warning, loopback_devices
@@ -52,7 +53,7 @@ def test_doctor_on_this_machine_gives_every_check_a_status_and_a_fix_and_exits_0
     providers = report["providers"]
     assert "CPUExecutionProvider" in providers["usable"] and providers["chosen"] == providers["usable"][0]
     assert set(providers["usable"]) | set(providers["not_usable"]) == set(providers["available"])
-    if not inference.nvidia_driver_present():
+    if not execution_providers.nvidia_driver_present():
         assert providers["status"] == "ok" and providers["chosen"] == "CPUExecutionProvider"
         assert all(why == "no NVIDIA driver found" for why in providers["not_usable"].values())
     assert report["audio"]["status"] == "ok" and not report["audio"]["missing_encoders"]
@@ -254,13 +255,13 @@ def test_hotkeys_register_on_an_x_server(xvfb_display):
 
 
 def test_an_nvidia_driver_without_cuda_libraries_gives_the_cuda_fix(monkeypatch):
-    if inference.PROVIDERS["cuda"] not in __import__("onnxruntime").get_available_providers():
+    if execution_providers.PROVIDERS["cuda"] not in __import__("onnxruntime").get_available_providers():
         pytest.skip("needs onnxruntime-gpu (it lists CUDA)")
-    if inference.nvidia_driver_present():
+    if execution_providers.nvidia_driver_present():
         pytest.skip("this machine has a real NVIDIA driver")
-    monkeypatch.setattr(inference, "nvidia_driver_present", lambda: True)  # the driver: what the machine lacks
+    monkeypatch.setattr(execution_providers, "nvidia_driver_present", lambda: True)  # what this machine lacks
     check = doctor.check_providers()
-    assert check.status == "missing" and check.fix == inference.CUDA_FIX
+    assert check.status == "missing" and check.fix == execution_providers.CUDA_FIX
     assert check.data["chosen"] == "CPUExecutionProvider" and "is missing" in check.data["not_usable"][
         "CUDAExecutionProvider"]
 

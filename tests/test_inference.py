@@ -16,12 +16,12 @@ from onnx import TensorProto, helper
 
 from live_nst import contract
 from live_nst.errors import ConfigError, ModelError
-from live_nst.inference import (
+from live_nst.inference import StyleModel
+from live_nst.providers import (
     CUDA_FIX,
     DEVICE_FIXES,
     PROVIDERS,
     DeviceUnusable,
-    StyleModel,
     nvidia_driver_present,
     preload_gpu_libraries,
     resolve_providers,
@@ -148,17 +148,18 @@ def test_two_threads_paint_at_once_as_one_paints_alone(catalog):
 PRELOAD_SCRIPT = textwrap.dedent("""
     import logging, sys
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    from live_nst import inference
+    from live_nst import providers
+    from live_nst.inference import StyleModel
     from live_nst.catalog import packaged_styles_dir
     if sys.argv[1] == "driver":
-        inference.nvidia_driver_present = lambda: True  # the NVIDIA driver: what this machine lacks
+        providers.nvidia_driver_present = lambda: True  # the NVIDIA driver: what this machine lacks
     loaded = lambda: any("libcudart" in line for line in open("/proc/self/maps"))
-    cuda = inference.PROVIDERS["cuda"]
-    print("BEFORE", loaded(), inference.missing_library(cuda) if sys.argv[1] == "driver" else "-")
+    cuda = providers.PROVIDERS["cuda"]
+    print("BEFORE", loaded(), providers.missing_library(cuda) if sys.argv[1] == "driver" else "-")
     for device in sys.argv[2:]:
-        model = inference.StyleModel(packaged_styles_dir() / "pack.onnx", device, threads=1)
-        print("AFTER", device, loaded(), inference._preloaded, model.provider)
-    print("MISSING", inference.missing_library(cuda))
+        model = StyleModel(packaged_styles_dir() / "pack.onnx", device, threads=1)
+        print("AFTER", device, loaded(), providers._preloaded, model.provider)
+    print("MISSING", providers.missing_library(cuda))
 """)
 
 
