@@ -202,7 +202,7 @@ def available_devices(requested: Sequence[str] = ()) -> list[str]:
     or the requested ones. Whether each really works is found out by using it."""
     import onnxruntime as ort
 
-    from live_nst.inference import PROVIDERS
+    from live_nst.providers import PROVIDERS
 
     offered = set(ort.get_available_providers())
     devices = [name for name, provider in PROVIDERS.items() if provider in offered]

@@ -19,6 +19,8 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 
@@ -54,6 +56,35 @@ def score_snapshots(models: dict[str, Path], style: str, artwork: Path, photos: 
             for label, terms in ratios.items()}
 
 
+def steps_in(model: Path) -> int:
+    """The training steps a snapshot or a finished style's model card records."""
+    from live_nst import contract
+
+    quality = contract.read_json(model, contract.KEY_QUALITY)
+    return int(quality.get("steps") or quality.get("add_style", {}).get("steps", 0))
+
+
+def neighbours_sheet(user_styles: dict[str, Path], path: Path) -> Path:
+    """One row per user style on the built-in sample portrait at the live size: photo |
+    the user's style | the shipped style it started from (its nearest by Gram distance)."""
+    from live_nst import contract
+    from live_nst.bench.picture import _label, paint_whole_frame, write_sheet
+    from live_nst.inference import StyleModel
+    from live_nst.sources import SampleSource
+
+    photo = SampleSource((640, 360), paced=False).frame_at(0)
+    rows = []
+    for name, model_path in user_styles.items():
+        model = StyleModel(model_path, "cpu")
+        names = [info.name for info in model.styles]
+        neighbour = contract.read_json(model_path, contract.KEY_QUALITY)["add_style"]["started_from"]
+        rows.append(np.hstack([_label(photo, "photo"),
+                               _label(paint_whole_frame(model, photo, names.index(name)), f"yours: {name}"),
+                               _label(paint_whole_frame(model, photo, names.index(neighbour)),
+                                      f"shipped: {neighbour}")]))
+    return write_sheet(rows, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     from live_nst.bench.picture import split_portraits
     from live_nst.catalog import StyleCatalog, packaged_styles_dir
@@ -68,9 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--gatys-steps", type=int, default=60)
     parser.add_argument("--out", type=Path, default=Path("runs/own-style"))
+    parser.add_argument("--sheet", type=Path, help="also write a sheet: each style beside its shipped neighbour")
+    parser.add_argument("--sheet-only", action="store_true",
+                        help="only the sheet, from the styles an earlier run left in --out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     marks = tuple(float(m) for m in args.marks.split(",") if m)
+    finals = {f"own_{name}": args.out / name / f"own_{name}.onnx" for name in args.artworks}
+    if args.sheet_only:
+        print(neighbours_sheet(finals, args.sheet or Path("docs/own_styles.jpg")))
+        return 0
     _, held_out = split_portraits(args.data / "portraits" / "images")
     photos = held_out[:: max(1, len(held_out) // args.photos)][: args.photos]
     report: dict[str, dict] = {}
@@ -87,14 +125,18 @@ def main(argv: list[str] | None = None) -> int:
         snapshots = {f"{m:g} min": styles_dir / "snapshots" / f"own_{name}-{m:g}min.onnx" for m in marks}
         models = {label: path for label, path in snapshots.items() if path.is_file()}  # marks inside the budget
         models[f"{args.budget:g} min"] = final
-        report[name] = {"wall_minutes": round(wall_min, 2),
-                        **score_snapshots(models, f"own_{name}", artwork, photos, args.size, args.gatys_steps)}
+        scores = score_snapshots(models, f"own_{name}", artwork, photos, args.size, args.gatys_steps)
+        for label, path in models.items():
+            scores[label]["steps"] = steps_in(path)
+        report[name] = {"wall_minutes": round(wall_min, 2), **scores}
         log.info("%s: %s", name, report[name])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "own-style.json").write_text(json.dumps({"photos": [p.name for p in photos], "size": args.size,
                                                          "gatys_steps": args.gatys_steps, "styles": report},
                                                         indent=1))
     print(json.dumps(report, indent=1))
+    if args.sheet:
+        print(neighbours_sheet(finals, args.sheet))
     return 0
 
 

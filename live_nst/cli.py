@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from live_nst import __version__
-from live_nst.config import RegionConfig, RunConfig, load_config, parse_control, parse_size
+from live_nst.config import RegionConfig, RunConfig, load_config, parse_control, parse_output_size, parse_size
 from live_nst.console import NativeStderr, configure_logging, quiet_environment
 from live_nst.errors import ConfigError, LiveNSTError
 from live_nst.stopping import EXIT_INTERRUPTED, sigterm_as_interrupt
@@ -89,7 +89,7 @@ def _add_look_options(parser: argparse.ArgumentParser) -> None:
     look.add_argument("--proc-size", metavar="WxH", help="the largest size the networks run at; smaller is faster "
                       "(default {}x{})".format(*d.proc_size_wh))
     look.add_argument("--device", help="where the style network runs: auto (the fastest that works here), cpu, "
-                      "cuda, tensorrt, directml or coreml (default auto)")
+                      "cuda, tensorrt, directml or coreml; 'live-nst doctor' shows which work here (default auto)")
     look.add_argument("--no-temporal", action="store_true",
                       help="no temporal blending (default: on, which keeps the paint steady between frames)")
     look.add_argument("--no-segmentation", action="store_true",
@@ -130,7 +130,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
     for name in ("source", "output", "fps", "virtualcam_backend", "virtualcam_device", "crf"):
         changes[name] = getattr(args, name, None)
     if getattr(args, "size", None):
-        changes["size_wh"] = parse_size(args.size, "--size")
+        changes["size_wh"] = parse_output_size(args.size, "--size")
     if getattr(args, "no_global_hotkeys", False):
         changes["keys"] = dataclasses.replace(config.keys, global_hotkeys=False)
     if getattr(args, "no_adaptive", False):
@@ -184,6 +184,18 @@ def cmd_styles(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from live_nst.doctor import CHECKS, check_assets, report_text, run_checks
+
+    checks = {**CHECKS, "assets": lambda: check_assets(styles_dir=args.styles_dir)}
+    results = run_checks(checks)
+    if args.json:
+        print(json.dumps({name: check.as_json() for name, check in results.items()}, indent=2))
+    else:
+        print(report_text(results))
+    return EXIT_OK
+
+
 def styles_table(rows: list[dict[str, Any]]) -> str:
     """A header and one row per style; columns as wide as their longest entry (nothing cut)."""
     columns = (("NAME", "name"), ("TITLE", "title"), ("ARTIST", "artist"), ("LICENCE", "license"),
@@ -207,7 +219,8 @@ def _add_run_parser(sub: Any) -> None:
                   "video file: file:PATH or a path ending in .mp4, .webm or .mkv (default virtualcam; without a "
                   "virtual camera driver, the preview, else live-nst-output.mp4)")
     run.add_argument("--size", metavar="WxH", help="output size; a camera of another shape is centre-cropped, "
-                     "never stretched (default {}x{})".format(*d.size_wh))
+                     "never stretched; odd sides are rounded down to even ones, which virtual cameras need "
+                     "(default {}x{})".format(*d.size_wh))
     run.add_argument("--fps", type=number_type(float, 1, 240), metavar="N",
                      help=f"frame rate asked of the camera and sent out; adaptive quality aims for it "
                           f"(default {d.fps:g})")
@@ -251,9 +264,27 @@ def _add_styles_parser(sub: Any) -> None:
     styles.add_argument("--json", action="store_true", help="print the list as JSON for scripts: name, title, "
                         "artist, artwork (its file name), artwork_path (the shipped picture, or null), license, "
                         "path and size_bytes of each style (default: a table)")
-    styles.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles, searched besides "
-                        "the user styles folder (default: none)")
+    _styles_dir_option(styles)
     styles.set_defaults(handler=cmd_styles)
+
+
+def _styles_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles, searched besides "
+                        "the user styles folder (default: none)")
+
+
+def _add_doctor_parser(sub: Any) -> None:
+    doctor = sub.add_parser("doctor", help="check what live-nst can use here, and say how to fix the rest",
+                            **_parser_options("Check the execution providers (with a test run of the style "
+                                              "network), the cameras, the virtual camera, global hotkeys, the "
+                                              "models and the audio of renders: each ok, missing or broken, with "
+                                              "the fix in one line. Takes a few seconds; exits 0 whatever it "
+                                              "finds."))
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON for scripts: one key per "
+                        "check (providers, cameras, virtual_camera, hotkeys, assets, audio), each with status (ok, "
+                        "missing or broken), detail, fix and what was found (default: a table)")
+    _styles_dir_option(doctor)
+    doctor.set_defaults(handler=cmd_doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(sub)
     _add_render_parser(sub)
     _add_styles_parser(sub)
+    _add_doctor_parser(sub)
     add_torch_parsers(sub, _parser_options, output_option, number_type)
     return parser
 

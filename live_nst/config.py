@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import re
 import sys
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ else:  # Python 3.10
     import tomli as tomllib
 
 from live_nst.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 OUTPUT_KINDS = ("virtualcam", "preview", "null")  # and "file:PATH"
 FILE_OUTPUT_PREFIX = "file:"
@@ -49,6 +52,18 @@ def parse_size(text: str, what: str = "size") -> tuple[int, int]:
     if not (16 <= width <= 7680 and 16 <= height <= 4320):
         raise ConfigError(f"{what} {width}x{height} is out of range: each side must be 16..7680 px")
     return width, height
+
+
+def parse_output_size(text: str, what: str = "size") -> tuple[int, int]:
+    """An output size, as ``parse_size``, with odd sides rounded down to even ones and a
+    note saying so: virtual cameras send I420 (and video files are 4:2:0), which needs
+    even sides, and Chrome refuses an odd width from v4l2loopback."""
+    width, height = parse_size(text, what)
+    even = (width - width % 2, height - height % 2)
+    if even != (width, height):
+        log.info("%s %dx%d rounded to %dx%d: virtual cameras and video files need even sides", what, width, height,
+                 *even)
+    return even
 
 
 LOOPBACK_HOST = "127.0.0.1"  # where the control server listens unless a HOST is given
@@ -264,9 +279,9 @@ def config_from_dict(raw: dict[str, Any], origin: str = "config") -> RunConfig:
             settings = {k: keys.pop(k) for k in ("modifier", "global_hotkeys") if k in keys}
             kwargs["keys"] = _build("keys", KeysConfig, bindings={**DEFAULT_KEYS, **keys}, **settings)
         run = dict(sections.get("run", {}))
-        for short in ("size", "proc_size"):
+        for short, parse in (("size", parse_output_size), ("proc_size", parse_size)):
             if short in run:
-                kwargs[f"{short}_wh"] = _build("run", parse_size, run.pop(short), short)
+                kwargs[f"{short}_wh"] = _build("run", parse, run.pop(short), short)
         return _build("run", RunConfig, **kwargs, **_expand_paths(run))
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None

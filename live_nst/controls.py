@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import importlib.util
 import logging
+import platform
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from live_nst.config import KeysConfig
+from live_nst.errors import first_line
 
 if TYPE_CHECKING:
     from live_nst.pipeline import FramePipeline
@@ -138,6 +140,21 @@ def hotkey_combos(keys: KeysConfig) -> dict[str, Command]:
     return {f"{prefix}{key}": Command(action) for action, key in keys.bindings.items()}
 
 
+PREVIEW_KEYS = "use the preview window's keys (--output preview)"
+WAYLAND_HOTKEYS_FIX = f"log in to an X11 session (e.g. 'Ubuntu on Xorg'), or {PREVIEW_KEYS}"
+
+
+def hotkeys_fix(system: str | None = None) -> str:
+    """What to do when global hotkeys cannot work, on this operating system (one line)."""
+    system = system or platform.system()
+    if system == "Darwin":
+        return (f"allow your terminal in System Settings > Privacy & Security > Accessibility and Input "
+                f"Monitoring, or {PREVIEW_KEYS}")
+    if system == "Linux":
+        return f"run live-nst in an X11 desktop session, or {PREVIEW_KEYS}"
+    return PREVIEW_KEYS
+
+
 class GlobalHotkeys:
     """modifier + key anywhere on the desktop (while OBS or Zoom has the focus), through
     pynput. Never fatal: when pynput cannot start, the preview window's keys still work."""
@@ -146,6 +163,7 @@ class GlobalHotkeys:
         self.keys, self.commands = keys, commands
         self._listener: Any = None
         self._quiet = False
+        self.problem: str | None = None  # why the last start failed
 
     @property
     def running(self) -> bool:
@@ -162,7 +180,7 @@ class GlobalHotkeys:
         try:
             from pynput import keyboard
         except ImportError as exc:  # pynput raises ImportError when it finds no display
-            return self._unavailable(f"pynput could not connect to the desktop: {_first_line(exc)}")
+            return self._unavailable(f"pynput could not connect to the desktop: {first_line(exc)}")
         handlers = {}
         for combo, command in hotkey_combos(self.keys).items():
             try:
@@ -176,7 +194,7 @@ class GlobalHotkeys:
             listener.start()
             listener.wait()
         except Exception as exc:  # noqa: BLE001 - platform backends raise their own types
-            return self._unavailable(f"pynput's keyboard listener failed to start: {_first_line(exc)}")
+            return self._unavailable(f"pynput's keyboard listener failed to start: {first_line(exc)}")
         if not getattr(listener, "IS_TRUSTED", True):  # macOS without Accessibility permission
             listener.stop()
             return self._unavailable("macOS has not allowed this terminal to read keys (System Settings > "
@@ -187,16 +205,12 @@ class GlobalHotkeys:
         return True
 
     def _unavailable(self, why: str) -> bool:
-        log.log(logging.DEBUG if self._quiet else logging.WARNING,
-                "global hotkeys are off: %s. The preview window's keys still work (--output preview).", why)
+        self.problem = why
+        log.log(logging.DEBUG if self._quiet else logging.WARNING, "global hotkeys are off: %s. To fix it, %s.",
+                why, hotkeys_fix())
         return False
 
     def stop(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -46,6 +46,12 @@ class MissingDependencyError(LiveNSTError, ImportError):
         )
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message, first line only (native libraries' run on), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def require(module: str, extra: str, purpose: str):
     """Import an optional dependency or raise an error naming the extra to install."""
     import importlib

@@ -1,17 +1,15 @@
-"""Style networks in ONNX Runtime: provider choice, contract checks, one-pass inference.
+"""Style networks in ONNX Runtime: contract checks and one-pass inference, on the first
+execution provider (``live_nst.providers``) that actually works on this machine: one that
+is listed but fails to create a session or to run (a missing CUDA library, say) is
+dropped and the next one tried.
 
 (``live-nst stylize`` is something else: the Gatys optimisation in ``models.gatys``.)
-
-The execution provider is chosen among those the installed onnxruntime offers and that
-actually work on this machine: a provider that is listed but fails to create a session
-or to run (a missing CUDA library, say) is dropped and the next one tried.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import threading
 from pathlib import Path
 
@@ -20,34 +18,18 @@ import numpy as np
 import onnxruntime as ort
 
 from live_nst import contract
-from live_nst.errors import ConfigError, ModelError
-
-log = logging.getLogger(__name__)
+from live_nst.errors import ModelError, first_line
+from live_nst.providers import (
+    PROVIDERS,
+    DeviceUnusable,
+    chain_for,
+    preload_gpu_libraries,
+    report_choice,
+    resolve_providers,
+    why_unusable,
+)
 
 SMOKE_TEST_SHAPE = (1, 3, 48, 32)  # the test pass every model makes at load
-
-# Preference order for "auto", fastest first; names as --device takes them.
-PROVIDERS = {
-    "tensorrt": "TensorrtExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "directml": "DmlExecutionProvider",
-    "coreml": "CoreMLExecutionProvider",
-    "cpu": "CPUExecutionProvider",
-}
-
-
-def resolve_providers(device: str) -> list[str]:
-    """Providers to try, in order, for a --device value."""
-    available = ort.get_available_providers()
-    if device == "auto":
-        return [p for p in PROVIDERS.values() if p in available]
-    if device not in PROVIDERS:
-        raise ConfigError(f"--device must be auto or one of {sorted(PROVIDERS)}, got {device!r}")
-    wanted = PROVIDERS[device]
-    if wanted not in available:
-        raise ConfigError(f"device {device!r} ({wanted}) is not offered by the installed onnxruntime "
-                          f"(it offers {available}); use --device auto or install the matching onnxruntime build")
-    return [wanted]
 
 
 class StyleModel:
@@ -82,51 +64,56 @@ class StyleModel:
         if not spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
-        failures: list[str] = []
+        preload_gpu_libraries(providers)
         # Probing a provider whose libraries are missing (CUDA without a GPU, say) makes ORT
         # print errors; the outcome is reported once, below, instead.
         ort.set_default_logger_severity(4)
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # ORT prints its fallbacks
-                return self._first_working(providers, options, failures)
+                return self._first_working(providers, options)
         finally:
             ort.set_default_logger_severity(2)
 
-    def _first_working(self, providers: list[str], options: ort.SessionOptions, failures: list[str]):
+    def _first_working(self, providers: list[str], options: ort.SessionOptions) -> ort.InferenceSession:
+        skipped: dict[str, str] = {}  # provider -> why it does not run here
         for provider in providers:
-            chain = [provider] if provider == PROVIDERS["cpu"] else [provider, PROVIDERS["cpu"]]
             try:
-                session = ort.InferenceSession(str(self.path), options, providers=chain)
+                session = ort.InferenceSession(str(self.path), options, providers=chain_for(provider))
             except Exception as exc:  # noqa: BLE001 - ORT raises its own untyped errors
                 if "INVALID_PROTOBUF" in str(exc) or "Protobuf parsing failed" in str(exc):
                     raise ModelError(f"{self.path} is corrupt ({exc}); delete or re-export it") from exc
-                failures.append(f"{provider}: {exc}")
+                skipped[provider] = why_unusable(provider, first_line(exc))
                 continue
             self._check_contract(session)  # a file problem, whatever the provider
-            if session.get_providers()[0] == provider and self._smoke_test(session):
-                if failures:
-                    log.debug("using %s (%s)", provider, "; ".join(failures))
+            if session.get_providers()[0] != provider:
+                skipped[provider] = why_unusable(provider)
+                continue
+            failed = self._smoke_test(session)
+            if failed is None:
+                report_choice(provider, skipped)
                 return session
-            failures.append(f"{provider}: not usable on this machine")
-        raise ModelError(f"no execution provider could run {self.path}: {'; '.join(failures)}")
+            skipped[provider] = f"its test run failed: {failed}"
+        if len(providers) == 1 and providers[0] != PROVIDERS["cpu"]:
+            raise DeviceUnusable(providers[0], skipped[providers[0]])
+        reasons = "; ".join(f"{provider}: {why}" for provider, why in skipped.items())
+        raise ModelError(f"no execution provider could run {self.path}: {reasons}")
 
-    def _smoke_test(self, session: ort.InferenceSession) -> bool:
-        """One small pass (not square, so a transposed output shows): False when the
-        provider cannot run it; ``ModelError`` when the output breaks the contract."""
+    def _smoke_test(self, session: ort.InferenceSession) -> str | None:
+        """One small pass (not square, so a transposed output shows): what went wrong when
+        the provider cannot run it, else None; ``ModelError`` when the output breaks the contract."""
         image = np.zeros(SMOKE_TEST_SHAPE, np.float32)
         weights = np.full((1, self.num_styles, 12, 8), 1.0 / self.num_styles, np.float32)
         try:
             outputs = session.run(None, {contract.INPUT_IMAGE: image, contract.INPUT_STYLE_WEIGHTS: weights})
         except Exception as exc:  # noqa: BLE001
-            log.warning("provider %s failed a test run: %s", session.get_providers()[0], exc)
-            return False
+            return first_line(exc)
         found = outputs[0] if outputs else None
         if not isinstance(found, np.ndarray) or found.shape != SMOKE_TEST_SHAPE or found.dtype != np.float32:
             what = f"{found.dtype} of shape {found.shape}" if isinstance(found, np.ndarray) else "nothing"
             raise ModelError(f"{self.path} paints a float32 {SMOKE_TEST_SHAPE} test image into {what}; the model "
                              f"contract needs '{contract.OUTPUT}' of the image's own shape and type. Re-export it "
                              f"with 'live-nst export', or remove it from the styles folder")
-        return True
+        return None
 
     def _check_contract(self, session: ort.InferenceSession) -> None:
         contract.check_signature(self.path, {i.name: i.shape for i in session.get_inputs()},

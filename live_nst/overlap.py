@@ -56,7 +56,7 @@ def auto_painters(providers: list[str], cores: int | None = None) -> int:
     """Two painters on a CPU of two cores or more (each pass on its share of the cores:
     a small network keeps one core busier than two), one when the networks run on a GPU
     (``providers``: the execution providers the style models got), none on one core."""
-    from live_nst.inference import PROVIDERS
+    from live_nst.providers import PROVIDERS
 
     cores = cores or os.cpu_count() or 1
     if cores < 2:

@@ -20,6 +20,7 @@ from live_nst.encode import DEFAULT_CRF
 from live_nst.errors import ConfigError, SinkError
 from live_nst.framing import crop_to_aspect
 from live_nst.video import VideoWriter
+from live_nst.video4linux import LOAD, exclusive_caps_warning
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,7 @@ def virtual_camera_fix(system: str | None = None) -> str:
     if system == "Darwin":
         return ("install OBS Studio 30 or newer (needs macOS 13 or newer), click 'Start Virtual Camera' "
                 "once and allow the system extension in System Settings")
-    return ("install and load v4l2loopback: `sudo apt install v4l2loopback-dkms` then "
-            "`sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=\"live-nst\"`")
+    return f"install and load v4l2loopback: `sudo apt install v4l2loopback-dkms` then `{LOAD}`"
 
 
 class VirtualCameraSink(_SinkBase):
@@ -109,6 +109,9 @@ class VirtualCameraSink(_SinkBase):
         self._resize_noted = False
         log.info("virtual camera: %s (backend %s), %dx%d at %.0f fps", self.camera.device, self.camera.backend,
                  *self.size_wh, fps)
+        unlisted = exclusive_caps_warning(self.camera.device) if self.camera.backend == "v4l2loopback" else None
+        if unlisted:
+            log.warning("%s", unlisted)
 
     def send(self, frame: np.ndarray, overlay: Sequence[str] = ()) -> None:
         fitted = fit_frame(frame, self.size_wh)

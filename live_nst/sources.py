@@ -90,7 +90,7 @@ class Pacer:
 # --- webcam -------------------------------------------------------------------------
 
 
-def _default_opener(index: int) -> Any:
+def default_opener(index: int) -> Any:
     if platform.system() == "Windows":  # DirectShow opens fast and honours MJPG
         return cv2.VideoCapture(index, cv2.CAP_DSHOW)
     return cv2.VideoCapture(index)
@@ -120,7 +120,7 @@ class WebcamSource(_ClosingSource):
         self.size_wh, self.fps = self.requested_wh, self.requested_fps
         self.lost = False
         self.ended = False
-        self._opener = opener or _default_opener
+        self._opener = opener or default_opener
         self._retry_initial, self._retry_max = retry_initial_s, retry_max_s
         self._cond = threading.Condition()
         self._stop = threading.Event()

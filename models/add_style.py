@@ -256,15 +256,17 @@ def add_style(picture: Path, name: str | None, styles_dir: Path, pack_path: Path
     recipe_weights = recipe.get("weights")
     weights = losses.LossWeights(**recipe_weights) if isinstance(recipe_weights, dict) else losses.LossWeights()
     snapshots = sorted(m * 60.0 for m in snapshot_at_min if 0 < m * 60.0 < config.budget_s)
-    saved: list[tuple[float, dict]] = []
+    saved: list[tuple[float, int, dict]] = []  # (seconds, steps, state) at each snapshot
     bar = tqdm(total=round(config.budget_s), unit="s", desc=f"add-style {name}", dynamic_ncols=True,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} s [ETA {remaining}]")
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
 
     def on_step(step: int, elapsed: float) -> None:
+        # The time is the budget, so the time left is known: no rate estimate, export included.
+        left = max(0, round(deadline - time.monotonic()))
+        bar.set_postfix_str(f"step {step}, ETA {left // 60}:{left % 60:02d} with the export", refresh=False)
         bar.update(min(round(elapsed), bar.total) - bar.n)
-        bar.set_postfix_str(f"step {step}")
         if snapshots and elapsed >= snapshots[0]:
-            saved.append((snapshots.pop(0), {k: v.clone() for k, v in grown.state_dict().items()}))
+            saved.append((snapshots.pop(0), step, {k: v.clone() for k, v in grown.state_dict().items()}))
 
     steps, terms = fit(grown, vgg, target, photos, weights, config, on_step)
     bar.close()
@@ -279,9 +281,9 @@ def add_style(picture: Path, name: str | None, styles_dir: Path, pack_path: Path
     extends = {"pack_sha256": sha256_of(pack_path), "styles": [s.name for s in styles]}
     extra = {contract.KEY_EXTENDS: json.dumps(extends)}
     arch_recipe = {**recipe, "add_style": card}
-    for at_s, state in saved:
+    for at_s, at_step, state in saved:
         export_network(_clean(grown, state), (snapshot_dir or styles_dir) / f"{name}-{at_s / 60:g}min.onnx",
-                       entries, recipe=arch_recipe, extra=extra, quality={"after_min": at_s / 60})
+                       entries, recipe=arch_recipe, extra=extra, quality={"after_min": at_s / 60, "steps": at_step})
     return export_network(_clean(grown, grown.state_dict()), styles_dir / f"{name}.onnx", entries,
                           recipe=arch_recipe, extra=extra, quality={"add_style": card})
 

@@ -159,3 +159,28 @@ def test_bad_input_is_refused_before_anything_is_written(case, tmp_path, shared_
     assert {"not_an_image": "cannot read", "too_small": "64 px", "name_taken": "already installed",
             "bad_name": "not usable"}[case] in message
     assert not list(tmp_path.rglob("*.onnx")), "a refused style must leave no file behind"
+
+
+@pytest.mark.slow
+def test_the_neighbour_sheet_shows_a_user_style_beside_the_shipped_style_it_grew_from(user_style, tmp_path):
+    from live_nst.bench.own_style import neighbours_sheet
+
+    sheet = cv2.imread(str(neighbours_sheet({"my_mosaic": user_style}, tmp_path / "sheet.png")))
+    assert sheet.shape[:2] == (360 + 4, 3 * 640)
+    photo, yours, neighbour = (sheet[40:360, i * 640:(i + 1) * 640].astype(int) for i in range(3))
+    assert np.abs(yours - photo).mean() > 5, "the user's style must paint the photo"
+    assert np.abs(yours - neighbour).mean() > 0.5, "the user's style must differ from where it started"
+
+
+@pytest.mark.slow
+def test_the_command_shows_steps_and_time_left_and_says_how_to_use_the_style(shared_data, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "live_nst", "add-style", str(shared_data / "styles" / "candy.jpg"),
+                           "--name", "my_candy", "--budget", "0.1", "--styles-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "add-style my_candy" in done.stderr and "step " in done.stderr and "ETA 0:" in done.stderr
+    assert (tmp_path / "my_candy.onnx").is_file()
+    assert "--person-style my_candy" in done.stdout

@@ -194,3 +194,15 @@ def test_an_unwritable_snapshot_folder_is_a_warning_at_start(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="live_nst.app"):
         assert check_outputs(RunConfig(output="null"), snapshot_dir=tmp_path / "afile") == []
     assert "snapshots (key p) will not be saved" in caplog.text
+
+
+def test_device_cuda_without_a_usable_cuda_says_what_to_install_in_one_line(capsys):
+    from live_nst.providers import CUDA_FIX, nvidia_driver_present
+
+    if nvidia_driver_present():
+        pytest.skip("this machine has an NVIDIA driver: CUDA may well run")
+    code = main(["run", "--source", "sample", "--output", "null", "--frames", "1", "--device", "cuda",
+                 "--no-segmentation", "--face-ease", "0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and ERROR_LINE.match(err[0]), err
+    assert err[0].startswith("live-nst: error: --device cuda") and CUDA_FIX in err[0] and "--device auto" in err[0]

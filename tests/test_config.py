@@ -186,3 +186,19 @@ def test_styles_dir_adds_to_the_user_folder_and_warns_when_missing(tmp_path, mon
         files = {entry.path.name for entry in StyleCatalog.default(tmp_path / "missing").entries.values()}
     assert files == {"pack.onnx", "mine.onnx"}
     assert "missing does not exist" in caplog.text
+
+
+def test_odd_output_sizes_are_rounded_down_to_even_with_a_note(tmp_path, caplog):
+    from live_nst.cli import _config_from_args, build_parser
+
+    with caplog.at_level("INFO", logger="live_nst.config"):
+        flagged = _config_from_args(build_parser().parse_args(["run", "--size", "641x361", "--proc-size", "321x181"]))
+    assert flagged.size_wh == (640, 360) and flagged.proc_size_wh == (321, 181)  # the networks take any size
+    assert "--size 641x361 rounded to 640x360: virtual cameras and video files need even sides" in caplog.text
+    path = tmp_path / "live-nst.toml"
+    path.write_text('[run]\nsize = "17x1081"\n')
+    assert load_config(path).size_wh == (16, 1080)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="live_nst.config"):
+        assert _config_from_args(build_parser().parse_args(["run", "--size", "640x360"])).size_wh == (640, 360)
+    assert "rounded" not in caplog.text

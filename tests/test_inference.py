@@ -3,6 +3,10 @@ that are missing, corrupt, or not live-nst models. Real ONNX Runtime throughout.
 
 import json
 import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -12,7 +16,16 @@ from onnx import TensorProto, helper
 
 from live_nst import contract
 from live_nst.errors import ConfigError, ModelError
-from live_nst.inference import PROVIDERS, StyleModel, resolve_providers
+from live_nst.inference import StyleModel
+from live_nst.providers import (
+    CUDA_FIX,
+    DEVICE_FIXES,
+    PROVIDERS,
+    DeviceUnusable,
+    nvidia_driver_present,
+    preload_gpu_libraries,
+    resolve_providers,
+)
 
 
 def identity_model(path, inputs=("image", "style_weights"), output="stylized", meta=None, styles=2):
@@ -88,12 +101,16 @@ def test_unknown_or_unavailable_device_is_a_config_error():
             resolve_providers(missing[0])
 
 
-def test_forcing_a_listed_but_unusable_provider_fails_clearly(tmp_path):
+def test_forcing_a_listed_but_unusable_provider_says_what_to_install(tmp_path):
     listed_unusable = [name for name in ("cuda", "tensorrt") if PROVIDERS[name] in ort.get_available_providers()]
     if not listed_unusable or shutil.which("nvidia-smi"):
         pytest.skip("needs an onnxruntime build that lists a GPU provider on a machine without a GPU")
-    with pytest.raises(ModelError, match="no execution provider could run"):
-        StyleModel(identity_model(tmp_path / "m.onnx"), listed_unusable[0])
+    device = listed_unusable[0]
+    with pytest.raises(DeviceUnusable) as info:
+        StyleModel(identity_model(tmp_path / "m.onnx"), device)
+    assert info.value.reason == "no NVIDIA driver found"
+    assert str(info.value).startswith(f"--device {device}: {PROVIDERS[device]} cannot run on this machine")
+    assert DEVICE_FIXES[device] in str(info.value) and "\n" not in str(info.value)
 
 
 def test_two_threads_paint_at_once_as_one_paints_alone(catalog):
@@ -126,3 +143,67 @@ def test_two_threads_paint_at_once_as_one_paints_alone(catalog):
     for n in (0, 1):
         for image in together[n]:
             np.testing.assert_array_equal(image, alone[n])
+
+
+PRELOAD_SCRIPT = textwrap.dedent("""
+    import logging, sys
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from live_nst import providers
+    from live_nst.inference import StyleModel
+    from live_nst.catalog import packaged_styles_dir
+    if sys.argv[1] == "driver":
+        providers.nvidia_driver_present = lambda: True  # the NVIDIA driver: what this machine lacks
+    loaded = lambda: any("libcudart" in line for line in open("/proc/self/maps"))
+    cuda = providers.PROVIDERS["cuda"]
+    print("BEFORE", loaded(), providers.missing_library(cuda) if sys.argv[1] == "driver" else "-")
+    for device in sys.argv[2:]:
+        model = StyleModel(packaged_styles_dir() / "pack.onnx", device, threads=1)
+        print("AFTER", device, loaded(), providers._preloaded, model.provider)
+    print("MISSING", providers.missing_library(cuda))
+""")
+
+
+def _preload_run(*args: str) -> tuple[list[str], str]:
+    done = subprocess.run([sys.executable, "-c", PRELOAD_SCRIPT, *args], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines(), done.stderr
+
+
+def _cuda_wheels() -> bool:
+    """Whether NVIDIA's CUDA runtime is installed as a pip wheel (what the [cuda] extra brings)."""
+    import site
+
+    return any(list(Path(folder).glob("nvidia/*/lib/libcudart.so*")) for folder in site.getsitepackages())
+
+
+needs_cuda_wheels = pytest.mark.skipif(
+    sys.platform != "linux" or PROVIDERS["cuda"] not in ort.get_available_providers() or not _cuda_wheels()
+    or nvidia_driver_present(), reason="needs onnxruntime-gpu and NVIDIA's CUDA wheels on Linux without a GPU")
+
+
+@needs_cuda_wheels
+def test_cuda_libraries_from_pip_wheels_are_loaded_before_the_first_session():
+    lines, err = _preload_run("driver", "auto", "cpu")
+    before, auto, cpu, missing = lines
+    # Before: the CUDA provider's library cannot find NVIDIA's libraries in site-packages.
+    assert before.startswith("BEFORE False lib") and "libcuda.so" not in before
+    # The first session loaded them; the CPU still runs the network, once, as the fallback.
+    assert auto == "AFTER auto True True CPUExecutionProvider" and cpu == "AFTER cpu True True CPUExecutionProvider"
+    # Now only the driver (faked above, absent here) is missing, as on a GPU machine it is not.
+    assert missing == "MISSING libcuda.so.1"
+    # run's warning: the reason, and the same one-line fix as `live-nst doctor`.
+    warnings = [line for line in err.splitlines() if "style network runs on the CPU" in line]
+    assert len(warnings) == 1 and "libcuda.so.1 is missing" in warnings[0] and warnings[0].endswith(CUDA_FIX)
+
+
+@needs_cuda_wheels
+def test_without_an_nvidia_driver_or_for_the_cpu_nothing_is_preloaded():
+    lines, err = _preload_run("none", "cpu", "auto")
+    assert lines == ["BEFORE False -", "AFTER cpu False None CPUExecutionProvider",
+                     "AFTER auto False False CPUExecutionProvider", f"MISSING {lines[-1].split()[-1]}"]
+    assert "libcuda" not in lines[-1] and err == ""  # no GPU here: nothing to warn about
+
+
+def test_preloading_is_only_for_nvidia_providers():
+    assert preload_gpu_libraries([PROVIDERS["cpu"], PROVIDERS["coreml"]]) is False

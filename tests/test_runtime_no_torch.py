@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 RUNTIME_MODULES = ["live_nst.cli", "live_nst.app", "live_nst.render", "live_nst.pipeline", "live_nst.inference",
-                   "live_nst.catalog", "live_nst.contract", "live_nst.segment", "live_nst.mask", "live_nst.temporal",
-                   "live_nst.sources", "live_nst.sinks", "live_nst.controls", "live_nst.compose",
-                   "live_nst.remote.server"]
+                   "live_nst.providers", "live_nst.catalog", "live_nst.contract", "live_nst.segment",
+                   "live_nst.mask", "live_nst.temporal", "live_nst.sources", "live_nst.sinks", "live_nst.controls",
+                   "live_nst.compose", "live_nst.remote.server"]
 
 
 def test_runtime_imports_without_loading_torch():
