@@ -203,6 +203,14 @@ def test_changes_from_other_origins_are_refused_and_change_nothing(idle):
     assert [type(c) for c in idle.commands.drain()] == [Change] * 3
 
 
+def test_on_port_80_the_host_name_may_come_without_the_port():
+    access = Access.for_address(TOKEN, "127.0.0.1", 80)
+    assert access.check("GET", {"host": "localhost"}, TOKEN) is None
+    assert access.check("POST", {"host": "127.0.0.1", "origin": "http://127.0.0.1"}, TOKEN) is None
+    assert access.check("GET", {"host": "localhost"}, None).status == 401
+    assert Access.for_address(TOKEN, "127.0.0.1", 8765).check("GET", {"host": "localhost"}, TOKEN).status == 403
+
+
 def test_a_network_bind_takes_the_origin_of_the_host_asked():
     access = Access(TOKEN, None)
     auth = {"authorization": f"Bearer {TOKEN}", "host": "192.168.1.5:8765"}

@@ -96,7 +96,8 @@ class Access:
         if not is_loopback(host):
             return cls(token, None)
         names = {"127.0.0.1", "localhost", "[::1]", url_host(host)}
-        return cls(token, frozenset(f"{name}:{port}" for name in names))
+        hosts = {f"{name}:{port}" for name in names} | (names if port == 80 else set())  # (browsers omit :80)
+        return cls(token, frozenset(hosts))
 
     def check(self, method: str, headers: Mapping[str, str], query_token: str | None) -> Refusal | None:
         """None when the request may go on; else why not. ``headers``' names in lower case."""
