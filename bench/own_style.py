@@ -4,9 +4,12 @@ For each artwork: one ``add_style`` run with the given budget, with snapshots of
 style after the earlier minute marks; then the Gram style loss and content loss of every
 snapshot's painting of held-out portraits, beside a Gatys optimisation of the same pair
 (the fidelity section's protocol: ``bench.fidelity``; Gatys once per pair, shared by the
-snapshots). Ratios are network / Gatys, geometric means over the portraits.
+snapshots). Ratios are network / Gatys, geometric means over the portraits. With
+``--full-train MINUTES``, a ``live-nst train`` of the artwork alone (a whole network from
+scratch, its default recipe) for that long is scored beside it.
 
     python -m live_nst.bench.own_style --artworks mosaic candy --budget 10 --marks 2,5
+    python -m live_nst.bench.own_style --artworks mosaic --skip-add-style --full-train 30
 """
 
 from __future__ import annotations
@@ -57,11 +60,12 @@ def score_snapshots(models: dict[str, Path], style: str, artwork: Path, photos: 
 
 
 def steps_in(model: Path) -> int:
-    """The training steps a snapshot or a finished style's model card records."""
+    """The training steps a snapshot's, an added style's or a trained network's card records."""
     from live_nst import contract
 
     quality = contract.read_json(model, contract.KEY_QUALITY)
-    return int(quality.get("steps") or quality.get("add_style", {}).get("steps", 0))
+    recipe = contract.read_json(model, contract.KEY_RECIPE)  # a full training's
+    return int(quality.get("steps") or quality.get("add_style", {}).get("steps") or recipe.get("step", 0))
 
 
 def neighbours_sheet(user_styles: dict[str, Path], path: Path) -> Path:
@@ -85,10 +89,40 @@ def neighbours_sheet(user_styles: dict[str, Path], path: Path) -> Path:
     return write_sheet(rows, path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from live_nst.bench.picture import split_portraits
+def _run_add_style(name: str, artwork: Path, styles_dir: Path, budget: float,
+                   marks: tuple[float, ...]) -> dict[str, tuple[Path, str]]:
+    """One add-style run with snapshots at ``marks``: label -> (model file, style)."""
     from live_nst.catalog import StyleCatalog, packaged_styles_dir
     from live_nst.models.add_style import add_style
+
+    if styles_dir.exists():  # a fresh measurement every time
+        shutil.rmtree(styles_dir)
+    style = f"own_{name}"
+    final = add_style(artwork, style, styles_dir, packaged_styles_dir() / "pack.onnx",
+                      set(StyleCatalog.default(styles_dir).entries), budget_min=budget,
+                      snapshot_at_min=marks, snapshot_dir=styles_dir / "snapshots")
+    snapshots = {f"{m:g} min": styles_dir / "snapshots" / f"{style}-{m:g}min.onnx" for m in marks}
+    models = {label: (path, style) for label, path in snapshots.items() if path.is_file()}  # marks in the budget
+    models[f"{budget:g} min"] = (final, style)
+    return models
+
+
+def _run_full_train(artwork: Path, content_dir: Path, out_dir: Path, minutes: float) -> tuple[Path, str]:
+    """``live-nst train`` of the artwork alone from scratch (its default recipe) for
+    ``minutes``, exported: (model file, style)."""
+    from live_nst.export.onnx_export import export_checkpoint
+    from live_nst.models.train import TrainConfig, train
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    config = TrainConfig(style_paths=(str(artwork),), content_dir=str(content_dir), out_dir=str(out_dir),
+                         steps=1_000_000)  # the budget ends it
+    checkpoint = train(config, budget_s=minutes * 60)
+    return export_checkpoint(checkpoint, out_dir / f"{artwork.stem}.onnx"), artwork.stem
+
+
+def main(argv: list[str] | None = None) -> int:
+    from live_nst.bench.picture import split_portraits
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -99,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--gatys-steps", type=int, default=60)
     parser.add_argument("--out", type=Path, default=Path("runs/own-style"))
+    parser.add_argument("--full-train", type=float, default=0.0, metavar="MINUTES",
+                        help="also score a 'live-nst train' of each artwork alone, for this long (default 0: none)")
+    parser.add_argument("--skip-add-style", action="store_true", help="only the full training (with --full-train)")
     parser.add_argument("--sheet", type=Path, help="also write a sheet: each style beside its shipped neighbour")
     parser.add_argument("--sheet-only", action="store_true",
                         help="only the sheet, from the styles an earlier run left in --out")
@@ -114,26 +151,25 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, dict] = {}
     for name in args.artworks:
         artwork = args.data / "styles" / f"{name}.jpg"
-        styles_dir = args.out / name
-        if styles_dir.exists():  # a fresh measurement every time
-            shutil.rmtree(styles_dir)
-        started = time.monotonic()
-        final = add_style(artwork, f"own_{name}", styles_dir, packaged_styles_dir() / "pack.onnx",
-                          set(StyleCatalog.default(styles_dir).entries), budget_min=args.budget,
-                          snapshot_at_min=marks, snapshot_dir=styles_dir / "snapshots")
-        wall_min = (time.monotonic() - started) / 60
-        snapshots = {f"{m:g} min": styles_dir / "snapshots" / f"own_{name}-{m:g}min.onnx" for m in marks}
-        models = {label: path for label, path in snapshots.items() if path.is_file()}  # marks inside the budget
-        models[f"{args.budget:g} min"] = final
-        scores = score_snapshots(models, f"own_{name}", artwork, photos, args.size, args.gatys_steps)
-        for label, path in models.items():
-            scores[label]["steps"] = steps_in(path)
-        report[name] = {"wall_minutes": round(wall_min, 2), **scores}
+        models: dict[str, tuple[Path, str]] = {}  # label -> (model file, style name in it)
+        report[name] = {}
+        if not args.skip_add_style:
+            started = time.monotonic()
+            models.update(_run_add_style(name, artwork, args.out / name, args.budget, marks))
+            report[name]["add_style_wall_minutes"] = round((time.monotonic() - started) / 60, 2)
+        if args.full_train:
+            models[f"live-nst train {args.full_train:g} min"] = _run_full_train(
+                artwork, args.data / "content", args.out / f"{name}-train", args.full_train)
+        for style in sorted({style for _, style in models.values()}):
+            chosen = {label: path for label, (path, s) in models.items() if s == style}
+            report[name].update(score_snapshots(chosen, style, artwork, photos, args.size, args.gatys_steps))
+        for label, (path, _) in models.items():
+            report[name][label]["steps"] = steps_in(path)
         log.info("%s: %s", name, report[name])
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "own-style.json").write_text(json.dumps({"photos": [p.name for p in photos], "size": args.size,
-                                                         "gatys_steps": args.gatys_steps, "styles": report},
-                                                        indent=1))
+    out = args.out / ("full-train.json" if args.skip_add_style else "own-style.json")
+    out.write_text(json.dumps({"photos": [p.name for p in photos], "size": args.size,
+                               "gatys_steps": args.gatys_steps, "styles": report}, indent=1))
     print(json.dumps(report, indent=1))
     if args.sheet:
         print(neighbours_sheet(finals, args.sheet))

@@ -77,7 +77,7 @@ def stylize(content: torch.Tensor, style: torch.Tensor, config: GatysConfig = Ga
             return loss
 
         before = logits.detach().clone()
-        best.offer(float(optimizer.step(closure)), before, step)  # step() returns the loss of `before`
+        best.offer(float(optimizer.step(closure).detach()), before, step)  # step() returns the loss of `before`
         bar.set_postfix({k: f"{float(v.detach()):.4g}" for k, v in terms.items()})
     with torch.no_grad():
         best.offer(float(objective()), logits.detach().clone(), config.steps)
