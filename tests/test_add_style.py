@@ -12,6 +12,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from commands import LIVE_NST  # noqa: E402
+
 from live_nst import contract  # noqa: E402
 from live_nst.catalog import StyleCatalog, packaged_styles_dir  # noqa: E402
 from live_nst.compose import ORIGINAL  # noqa: E402
@@ -175,9 +177,8 @@ def test_the_neighbour_sheet_shows_a_user_style_beside_the_shipped_style_it_grew
 @pytest.mark.slow
 def test_the_command_shows_steps_and_time_left_and_says_how_to_use_the_style(shared_data, tmp_path):
     import subprocess
-    import sys
 
-    done = subprocess.run([sys.executable, "-m", "live_nst", "add-style", str(shared_data / "styles" / "candy.jpg"),
+    done = subprocess.run([*LIVE_NST, "add-style", str(shared_data / "styles" / "candy.jpg"),
                            "--name", "my_candy", "--budget", "0.1", "--styles-dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

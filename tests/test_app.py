@@ -7,12 +7,12 @@ import dataclasses
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from commands import LIVE_NST
 
 from live_nst import app
 from live_nst.app import EXIT_NOTHING_PAINTED, EXIT_OK, PIPELINE_INTENTS, LiveLoop, run_live
@@ -284,7 +284,7 @@ def test_run_on_the_sample_writes_a_painted_video(tmp_path):
 def test_global_hotkey_quits_a_running_stream(xvfb_display, segmentation_model):
     """End to end: live-nst run under a real X server, Ctrl+Alt+Q typed with xdotool."""
     env = {**os.environ, "DISPLAY": xvfb_display}
-    process = subprocess.Popen([sys.executable, "-I", "-m", "live_nst", "run", "--source", "sample", "--output", "null",
+    process = subprocess.Popen([*LIVE_NST, "run", "--source", "sample", "--output", "null",
                                 "--size", "320x180", "--proc-size", "160x90"],
                                env=env, stderr=subprocess.PIPE, text=True)
     try:

@@ -8,11 +8,11 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import pytest
+from commands import LIVE_NST
 
 from live_nst.cli import build_parser, main
 from live_nst.sources import SampleSource
@@ -115,7 +115,7 @@ def test_styles_prints_a_header_and_whole_titles(capsys, catalog):
 
 
 def _live_nst(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-I", "-m", "live_nst", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([*LIVE_NST, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env={**os.environ, "DISPLAY": ""}, **kwargs)
 
 

@@ -9,12 +9,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from commands import LIVE_NST
 
 from live_nst import doctor
 from live_nst import providers as execution_providers
@@ -22,13 +22,11 @@ from live_nst.doctor import BUSY_CAMERA_FIX, CAMERA_FIX, CHECKS, STATUSES, Check
 from live_nst.sinks import virtual_camera_fix
 from live_nst.video4linux import EXCLUSIVE_CAPS_FIX, RELOAD, capture_nodes, exclusive_caps_warning, loopback_devices
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def _doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The command as a user runs it, on this checkout's code."""
+    """The command as a user runs it."""
     clean = {k: v for k, v in os.environ.items() if k not in ("WAYLAND_DISPLAY", "XDG_SESSION_TYPE")}
-    return subprocess.run([sys.executable, "-m", "live_nst", "doctor", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([*LIVE_NST, "doctor", *args], capture_output=True,
                           text=True, timeout=120, env={**clean, "DISPLAY": "", **(env or {})})
 
 

@@ -9,13 +9,13 @@ import re
 import resource
 import signal
 import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from commands import LIVE_NST
 
 from live_nst.config import VIDEO_SUFFIXES, RunConfig
 from live_nst.encode import FORMATS
@@ -209,7 +209,7 @@ def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys, monkey
 
 
 def _live_nst(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-I", "-m", "live_nst", *args], stderr=subprocess.PIPE,
+    return subprocess.Popen([*LIVE_NST, *args], stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, env={**os.environ, "DISPLAY": ""}, **kwargs)
 
 

@@ -17,7 +17,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -26,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from commands import LIVE_NST
 
 from live_nst.app import LiveLoop
 from live_nst.catalog import StyleCatalog, packaged_styles_dir
@@ -41,7 +41,6 @@ from live_nst.sinks import NullSink
 from live_nst.sources import SampleSource
 
 TOKEN = "test-token-0123456789abcdef"
-ROOT = Path(__file__).resolve().parents[1]
 WAIT_S = 30.0  # the longest any wait here may take before the test fails
 
 
@@ -562,9 +561,9 @@ def test_a_port_in_use_is_a_clear_error(idle):
 def test_live_nst_run_with_control_prints_the_dock_url_and_takes_changes(tmp_path, catalog, segmentation_model):
     """The command end to end: the URL it prints works, a change goes through, SIGTERM ends it."""
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "LIVE_NST_STYLES": str(tmp_path / "no-styles")}
-    process = subprocess.Popen([sys.executable, "-m", "live_nst", "run", "--source", "sample", "--output", "null",
+    process = subprocess.Popen([*LIVE_NST, "run", "--source", "sample", "--output", "null",
                                 "--size", "160x96", "--proc-size", "160x96", "--fps", "10", "--control", "0",
-                                "--no-global-hotkeys"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+                                "--no-global-hotkeys"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         url = None
         for line in process.stderr:
