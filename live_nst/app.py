@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,12 +92,35 @@ class LoopStats:
     errors: int = 0  # of those, the ones that failed (the last good frame went out instead)
     send_times: deque = field(default_factory=lambda: deque(maxlen=60))
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=60))
+    first_sent: float | None = None  # monotonic s: the whole run's fps
+    proc_sizes: Counter = field(default_factory=Counter)  # (w, h) -> frames painted at it, in order of use
+
+    def count(self, now: float, latency_ms: float, proc_wh: tuple[int, int] | None) -> None:
+        self.frames += 1
+        self.first_sent = now if self.first_sent is None else self.first_sent
+        self.send_times.append(now)
+        self.latencies_ms.append(latency_ms)
+        if proc_wh is not None:
+            self.proc_sizes[tuple(proc_wh)] += 1
 
     @property
     def fps(self) -> float:
         if len(self.send_times) < 2:
             return 0.0
         return (len(self.send_times) - 1) / max(1e-6, self.send_times[-1] - self.send_times[0])
+
+    @property
+    def average_fps(self) -> float:
+        """Over the whole run (``fps`` is the last couple of seconds')."""
+        if self.first_sent is None or self.frames < 2:
+            return 0.0
+        return (self.frames - 1) / max(1e-6, self.send_times[-1] - self.first_sent)
+
+    def summary(self) -> str:
+        """The closing line: what was achieved, and at which processing sizes."""
+        sizes = ", ".join(f"{w}x{h} for {n}" for (w, h), n in self.proc_sizes.items())
+        return (f"sent {self.frames} frames at {self.average_fps:.1f} fps ({self.errors} frame errors)"
+                + (f"; processing size {sizes} frames" if sizes else ""))
 
     @property
     def latency_ms(self) -> float:
@@ -236,9 +259,7 @@ class LiveLoop:
     def _count(self, frame: Frame) -> None:
         """Statistics, and what a frame took for the quality controller."""
         now, cpu = time.monotonic(), time.process_time()
-        self.stats.frames += 1
-        self.stats.send_times.append(now)
-        self.stats.latencies_ms.append((now - frame.timestamp) * 1000.0)
+        self.stats.count(now, (now - frame.timestamp) * 1000.0, self.shown_proc_wh)
         if self._last_sent is not None:
             change = self.quality.observe(frame_time_ms(now, cpu, frame.index, self._last_sent))
             if change is not None:
@@ -387,7 +408,7 @@ def run_live(config: RunConfig, max_frames: int | None = None) -> int:
         hotkeys.stop()
         pipeline.close()
     stats = loop.stats if loop is not None else LoopStats()
-    log.info("sent %d frames at %.1f fps (%d frame errors)", stats.frames, stats.fps, stats.errors)
+    log.info("%s", stats.summary())
     if stop.requested:
         return EXIT_INTERRUPTED
     code = exit_code(stats, loop is not None and loop.stopped_by_user)

@@ -15,7 +15,7 @@ import pytest
 from commands import LIVE_NST
 
 from live_nst import app
-from live_nst.app import EXIT_NOTHING_PAINTED, EXIT_OK, PIPELINE_INTENTS, LiveLoop, run_live
+from live_nst.app import EXIT_NOTHING_PAINTED, EXIT_OK, PIPELINE_INTENTS, LiveLoop, LoopStats, run_live
 from live_nst.cli import main
 from live_nst.config import RegionConfig, RunConfig
 from live_nst.controls import Command, CommandQueue, KeyMap
@@ -91,6 +91,20 @@ def test_painted_frames_reach_the_sink(pipeline):
     original = loop.source.sample.frame_at(4)
     assert sent[-1].shape == (SIZE_WH[1], SIZE_WH[0], 3)
     assert np.abs(sent[-1].astype(int) - original).mean() > 10, "frames were sent unpainted"
+
+
+def test_the_loop_counts_the_frames_painted_at_each_processing_size(pipeline):
+    _, stats, _ = loop_over("ffff", pipeline)
+    assert stats.proc_sizes == {pipeline.config.proc_size_wh: 4}
+
+
+def test_the_closing_line_gives_the_whole_runs_fps_and_the_sizes_used():
+    stats = LoopStats()
+    for i in range(120):  # 10 fps for 6 s, then 5 fps for 12 s: the last seconds alone say 5
+        stats.count(100.0 + (i * 0.1 if i < 60 else 6.0 + (i - 60) * 0.2), 50.0, (640, 360) if i < 60 else (480, 270))
+    assert stats.fps == pytest.approx(5.0)
+    assert stats.summary() == ("sent 120 frames at 6.7 fps (0 frame errors); "  # 119 intervals in 17.8 s
+                               "processing size 640x360 for 60, 480x270 for 60 frames")
 
 
 def test_camera_loss_sends_a_card_and_resumes(pipeline):
