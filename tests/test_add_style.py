@@ -185,3 +185,23 @@ def test_the_command_shows_steps_and_time_left_and_says_how_to_use_the_style(sha
     assert "add-style my_candy" in done.stderr and "step " in done.stderr and "ETA 0:" in done.stderr
     assert (tmp_path / "my_candy.onnx").is_file()
     assert "--person-style my_candy" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_clear_error_and_leaves_no_file(user_style, shared_data, tmp_path):
+    import resource
+    import signal
+    import subprocess
+
+    def small_disk() -> None:  # writes past 100 kB fail (EFBIG) as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    # (user_style: the VGG weights are in the cache by now, so only the style file is written)
+    done = subprocess.run([*LIVE_NST, "add-style", str(shared_data / "styles" / "candy.jpg"), "--name", "my_candy",
+                           "--budget", "0.1", "--styles-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, preexec_fn=small_disk)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.startswith("live-nst: error:")]
+    assert len(errors) == 1 and "my_candy.onnx" in errors[0] and "File too large" in errors[0], done.stderr
+    assert list(tmp_path.iterdir()) == [], "a failed write must leave nothing behind"
