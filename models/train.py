@@ -230,7 +230,10 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto",
     schedule = Schedule(config, budget_s)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels
-    bar = tqdm(total=config.steps, initial=start, disable=rank != 0, desc="train", dynamic_ncols=True)
+    # With a budget the run ends at whichever comes first, the steps or the time: say so,
+    # since the bar's estimate only knows the steps.
+    desc = f"train (stops after {budget_s / 60:g} min)" if budget_s is not None else "train"
+    bar = tqdm(total=config.steps, initial=start, disable=rank != 0, desc=desc, dynamic_ncols=True)
     step = start
     while not schedule.done(step):
         for group in optimizer.param_groups:  # from the step, so a resumed run keeps the schedule
