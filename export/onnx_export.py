@@ -224,7 +224,12 @@ def _trace(network, num_styles: int):
         log.debug("exporter output:\n%s", chatter.getvalue())
         raise ExportError(f"torch.onnx.export failed for the {network.config.name} network: {exc}") from exc
     log.debug("exporter output:\n%s", chatter.getvalue())
-    return program.model_proto
+    proto = program.model_proto
+    # The exporter annotates inner tensors with shapes that hold for sizes like the
+    # example's (multiples of 8), which ONNX Runtime trusts when it plans buffers;
+    # without them it infers every shape itself, right for any size.
+    del proto.graph.value_info[:]
+    return proto
 
 
 def _style_entry(style: str | Mapping[str, str]) -> contract.StyleInfo:
