@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--person-style", metavar="S")
     p.add_argument("--background-style", metavar="S")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default 0: its own choice)")
+    p.add_argument("--painters", type=int, default=None,
+                   help="style-network threads in the speed section (default: as live-nst run picks them)")
     p.add_argument("--flicker-frames", type=int, help="frames per flicker clip (default 90, quick 6)")
     p.add_argument("--seg-frames", type=int, help="frames per ground-truth clip (default: all)")
     p.add_argument("--seg-models", help="comma list of segmentation models (default landscape,square; quick landscape)")
@@ -143,7 +145,7 @@ def options_from_args(args: argparse.Namespace):
         devices=tuple(d.strip() for d in args.providers.split(",") if d.strip()),
         input_size=parse_size(args.input_size, "--input-size"), proc_sizes=_sizes(args.proc_sizes, "--proc-sizes"),
         styles_dir=Path(args.styles_dir) if args.styles_dir else None, person_style=args.person_style,
-        background_style=args.background_style, threads=args.threads,
+        background_style=args.background_style, threads=args.threads, painters=args.painters,
         flicker_clips=_flicker_extra(data_dir, args.quick), seg_clips=_gt_pairs(args.gt),
         seg_models=tuple(m.strip() for m in seg_models.split(",") if m.strip()),
         peers_dir=peers_dir_path(args.peers_dir), machine=args.machine,

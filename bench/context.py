@@ -53,6 +53,7 @@ class BenchOptions:
     person_style: str | None = None
     background_style: str | None = None
     threads: int = 0  # ONNX Runtime intra-op threads; 0 = its default (all physical cores)
+    painters: int | None = None  # style-network threads of the speed section; None: as live-nst run picks
     flicker_clips: tuple[Path, ...] = ()
     flicker_frames: int = 60
     seg_clips: tuple[tuple[Path, Path], ...] = ()  # (video, ground-truth mask folder)

@@ -136,7 +136,7 @@ def _speed_run(options: BenchOptions, catalog, looks: tuple[str, str], device: s
     config = run_config(looks, device, proc_wh, options.input_size)
     # As live-nst run builds and runs it: painters by the provider, the cores shared out
     # among them, ONNX Runtime's idle threads sleeping (the other stages need the cores).
-    requested = getattr(options, "painters", None)
+    requested = options.painters
     threads = options.threads or network_threads(requested if requested is not None else auto_painters([]))
     pipeline = build_pipeline(config, catalog, threads, spinning=False)
     try:

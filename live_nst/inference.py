@@ -124,20 +124,26 @@ class StyleModel:
         if weights.shape[0] != self.num_styles:
             raise ValueError(f"weights have {weights.shape[0]} styles, model {self.path.name} has {self.num_styles}")
         height, width = image.shape[:2]
+        if height % 2 or width % 2:
+            # The networks are trained on even sizes, and the painter's head is exactly its
+            # design only there: one more row or column, cut off again below.
+            image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_REFLECT_101)
         blob = cv2.dnn.blobFromImage(image, scalefactor=1.0 / 255.0)  # HWC uint8 -> NCHW float32
         weights = np.ascontiguousarray(weights[None], np.float32)
         if self.provider == PROVIDERS["cpu"]:
             # Bound buffers: ONNX Runtime reads the arrays in place and writes into the
             # reused output array instead of allocating a new one every frame.
-            binding, output = self._bound_output((1, 3, height, width))
+            binding, output = self._bound_output(blob.shape)
             binding.bind_cpu_input(contract.INPUT_IMAGE, blob)
             binding.bind_cpu_input(contract.INPUT_STYLE_WEIGHTS, weights)
             self.session.run_with_iobinding(binding)
         else:  # a device provider copies its output to the host anyway
             output = self.session.run(None, {contract.INPUT_IMAGE: blob, contract.INPUT_STYLE_WEIGHTS: weights})[0]
         # (3H, W) planes in [0, 1] -> uint8 in one pass, then interleaved to (H, W, 3)
-        planes = cv2.convertScaleAbs(output.reshape(3 * height, width), alpha=255.0)
-        return cv2.merge((planes[:height], planes[height:2 * height], planes[2 * height:]))
+        rows, columns = blob.shape[2:]
+        planes = cv2.convertScaleAbs(output.reshape(3 * rows, columns), alpha=255.0)
+        painted = cv2.merge((planes[:rows], planes[rows:2 * rows], planes[2 * rows:]))
+        return painted if (rows, columns) == (height, width) else np.ascontiguousarray(painted[:height, :width])
 
     def _bound_output(self, shape: tuple[int, int, int, int]) -> tuple[ort.IOBinding, np.ndarray]:
         """This thread's IO binding with its output array, resized when the frame size changes."""

@@ -113,6 +113,23 @@ def test_forcing_a_listed_but_unusable_provider_says_what_to_install(tmp_path):
     assert DEVICE_FIXES[device] in str(info.value) and "\n" not in str(info.value)
 
 
+def test_odd_sized_frames_are_painted_at_the_next_even_size_and_cut_back(catalog):
+    """The network sees even sizes only (those it was trained on): an odd frame comes out
+    as the frame with one reflected row and column added would, less that row and column."""
+    import cv2
+
+    model = StyleModel(catalog.get(catalog.names[0]).path, "cpu", threads=1)
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 255, (57, 75, 3), dtype=np.uint8)
+    weights = np.zeros((model.num_styles, 15, 19), np.float32)
+    weights[0] = 1.0
+    painted = model.run(frame, weights)
+    even = model.run(cv2.copyMakeBorder(frame, 0, 1, 0, 1, cv2.BORDER_REFLECT_101), weights)
+    assert painted.shape == frame.shape and painted.flags.c_contiguous
+    np.testing.assert_array_equal(painted, even[:57, :75])
+    assert model.run(frame[:56, :74], weights).shape == (56, 74, 3)  # even sizes untouched
+
+
 def test_two_threads_paint_at_once_as_one_paints_alone(catalog):
     """Each calling thread has its own bound buffers: two frames painted side by side
     come out as each does alone (and as a plain, unbound session.run gives them)."""
