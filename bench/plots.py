@@ -15,7 +15,9 @@ STAGE_COLOURS = {"capture": "#8c8c8c", "resize_in": "#c7c7c7", "segment": "#1f77
 
 def _plot_speed(ax, section: dict) -> None:
     runs = section["runs"]
-    labels = [f"{r['provider'].removesuffix('ExecutionProvider')} {_label(r['proc_size'])}" for r in runs]
+    labels = [f"{r.get('model', 'live-nst')} {r['provider'].removesuffix('ExecutionProvider')} "
+              f"{_label(r['proc_size'])}" + (f" #{r['round'] + 1}" if section.get("rounds", 1) > 1 else "")
+              for r in runs]
     left = [0.0] * len(runs)
     for stage in section["stage_order"]:
         widths = [r["stages_ms"][stage]["median"] for r in runs]

@@ -69,13 +69,30 @@ def _ms(stat: dict) -> str:
 
 def speed_table(section: dict) -> str:
     stages = section["stage_order"]
-    header = ["provider", "proc size", "fps", "latency ms", *stages]
-    rows = [[run["provider"].removesuffix("ExecutionProvider"), label(run["proc_size"]), _f(run["fps"], ".1f"),
-             _ms(run["latency_ms"]), *[_ms(run["stages_ms"][stage]) for stage in stages]]
+    header = ["model", "provider", "proc size", "fps", "latency ms", *stages]
+    rows = [[run.get("model", "live-nst"), run["provider"].removesuffix("ExecutionProvider"),
+             label(run["proc_size"]), _f(run["fps"], ".1f"), _ms(run["latency_ms"]),
+             *[_ms(run["stages_ms"][stage]) for stage in stages]]
             for run in section["runs"]]
-    return _table(header, rows) + ("\n\nms as median / p95 per frame; frames decoded from the clip at "
+    text = _table(header, rows) + ("\n\nms as median / p95 per frame; frames decoded from the clip at "
                                    f"{label(section['runs'][0]['input_size'])}, output at the same size; "
                                    "latency from capture timestamp to send.")
+    return text + (_before_after_table(section) if section.get("before_after") else "")
+
+
+def _before_after_table(section: dict) -> str:
+    header = ["provider", "proc size", "fps (baseline)", "fps ratio", "latency median / p95 ms (baseline)",
+              "stylize ms (baseline)"]
+    rows = []
+    for row in section["before_after"]:
+        new, old = row["live-nst"], row["baseline"]
+        rows.append([row["device"], label(row["proc_size"]), f"{_f(new['fps'], '.1f')} ({_f(old['fps'], '.1f')})",
+                     f"{_f(row['fps_ratio'], '.2f')}x",
+                     f"{_f(new['latency_median_ms'], '.0f')} / {_f(new['latency_p95_ms'], '.0f')} "
+                     f"({_f(old['latency_median_ms'], '.0f')} / {_f(old['latency_p95_ms'], '.0f')})",
+                     f"{_f(new['stylize_ms'], '.1f')} ({_f(old['stylize_ms'], '.1f')})"])
+    return (f"\n\nBefore and after: the same pipeline with the baseline model `{section['baseline_model']}`, "
+            f"runs alternating, {section['rounds']} each; medians over the runs.\n\n" + _table(header, rows))
 
 
 def peers_table(section: dict) -> str:

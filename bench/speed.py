@@ -21,14 +21,19 @@ the end of the send. The first ``warmup`` frames are run but not counted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import cv2
 
 from live_nst.bench.context import (
+    BASELINE,
+    MODEL,
     BenchOptions,
     SizeWH,
     close_pipeline,
@@ -153,16 +158,77 @@ def _speed_run(options: BenchOptions, catalog, looks: tuple[str, str], device: s
 
 
 def measure_speed(options: BenchOptions, catalog, looks: tuple[str, str], devices: list[str]) -> dict:
-    """The speed section: one run per working provider and processing size."""
-    runs, unavailable = [], []
-    for device in devices:
-        for proc_wh in options.proc_sizes:
-            try:
-                runs.append(_speed_run(options, catalog, looks, device, proc_wh, options.clip))
-            except LiveNSTError as exc:
-                log.warning("provider %s does not work here: %s", device, exc)
-                unavailable.append({"device": device, "reason": str(exc)})
-                break
+    """The speed section: ``options.rounds`` runs per working provider and processing size;
+    with ``options.baseline_model``, each run followed by one of the same pipeline painting
+    with that model (before and after a change, in one run on the same machine)."""
+    models = {MODEL: catalog}
+    notes = []
+    with contextlib.ExitStack() as stack:
+        if options.baseline_model:
+            baseline, note = _baseline_catalog(options.baseline_model, looks, stack)
+            if baseline is not None:
+                models[BASELINE] = baseline
+            else:
+                notes.append(note)
+        runs, unavailable = _rounds(options, models, looks, devices)
     return {"status": "ok" if runs else "error", "clip": str(options.clip), "looks": list(looks),
-            "threads": options.threads, "warmup_frames": options.warmup, "runs": runs,
-            "unavailable": unavailable, "stage_order": list(STAGES)}
+            "threads": options.threads, "warmup_frames": options.warmup, "rounds": options.rounds,
+            "baseline_model": str(options.baseline_model) if BASELINE in models else None, "runs": runs,
+            "before_after": before_after(runs), "unavailable": unavailable, "notes": notes,
+            "stage_order": list(STAGES)}
+
+
+def _rounds(options: BenchOptions, models: dict, looks: tuple[str, str], devices: list[str]):
+    runs: list[dict] = []
+    unavailable: list[dict] = []
+    for device in devices:
+        try:
+            for proc_wh in options.proc_sizes:
+                for round_index in range(options.rounds):
+                    for name, styles in models.items():
+                        run = _speed_run(options, styles, looks, device, proc_wh, options.clip)
+                        runs.append({"model": name, "round": round_index, **run})
+        except LiveNSTError as exc:
+            log.warning("provider %s does not work here: %s", device, exc)
+            unavailable.append({"device": device, "reason": str(exc)})
+    return runs, unavailable
+
+
+def _baseline_catalog(model: Path, looks: tuple[str, str], stack: contextlib.ExitStack):
+    """A catalog holding only ``model`` (from a temporary folder), or None and why not."""
+    from live_nst.catalog import StyleCatalog
+    from live_nst.compose import BUILT_IN_LOOKS
+
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="live-nst-baseline-")))
+    (folder / model.name).symlink_to(Path(model).resolve())
+    styles = StyleCatalog([folder])
+    missing = [look for look in looks if look not in BUILT_IN_LOOKS and look not in styles.names]
+    if missing:
+        return None, f"the baseline model {model} has no style {', '.join(missing)}: not timed in the pipeline"
+    return styles, ""
+
+
+def before_after(runs: list[dict]) -> list[dict]:
+    """Per provider and processing size, the median over rounds of each model's fps and
+    latency, and the live-nst / baseline ratios (empty without a baseline)."""
+    out = []
+    places = dict.fromkeys((run["device"], tuple(run["proc_size"])) for run in runs)
+    for device, size in places:
+        here = [run for run in runs if (run["device"], tuple(run["proc_size"])) == (device, size)]
+        by_model = {name: [run for run in here if run["model"] == name] for name in (MODEL, BASELINE)}
+        if not all(by_model.values()):
+            continue
+        row: dict = {"device": device, "proc_size": list(size)}
+        for name, model_runs in by_model.items():
+            row[name] = {"fps": _median([run["fps"] for run in model_runs]),
+                         "latency_median_ms": _median([run["latency_ms"]["median"] for run in model_runs]),
+                         "latency_p95_ms": _median([run["latency_ms"]["p95"] for run in model_runs]),
+                         "stylize_ms": _median([run["stages_ms"]["stylize"]["median"] for run in model_runs]),
+                         "rounds": len(model_runs)}
+        row["fps_ratio"] = round(row[MODEL]["fps"] / row[BASELINE]["fps"], 3) if row[BASELINE]["fps"] else None
+        out.append(row)
+    return out
+
+
+def _median(values: list[float]) -> float:
+    return round(float(statistics.median(values)), 3)

@@ -181,7 +181,14 @@ def test_runtime_sections_need_no_torch(styles_dir, tmp_path):
     done = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     sections = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["sections"]
-    assert sections["speed"]["status"] == "ok" and sections["speed"]["runs"][0]["fps"] > 0
+    speed = sections["speed"]
+    assert speed["status"] == "ok" and speed["runs"][0]["fps"] > 0
+    # The baseline also ran in the whole pipeline, after live-nst's run: before and after.
+    assert [run["model"] for run in speed["runs"]] == ["live-nst", "baseline"]
+    [row] = speed["before_after"]
+    assert row["proc_size"] == [320, 180] and row["fps_ratio"] == pytest.approx(
+        row["live-nst"]["fps"] / row["baseline"]["fps"], abs=1e-3)
+    assert "Before and after" in (tmp_path / "report.md").read_text(encoding="utf-8")
     assert sections["fidelity"]["status"] == "skipped" and "PyTorch" in sections["fidelity"]["note"]
     assert sections["peers"]["peers"]["johnson2016"]["status"] == "skipped"
     assert sections["peers"]["peers"]["baseline"]["status"] == "ok"
@@ -252,6 +259,32 @@ def test_adaptive_numbers_from_the_controllers_notes():
     assert AdaptiveRun.from_json(json.loads(json.dumps(run.to_json()))) == run
     assert "| cpu | 30.0 |" in adaptive_table(run.to_json()) and "1.8 s 640x360 -> 480x270" in adaptive_table(
         run.to_json())
+
+
+def test_before_after_takes_each_models_median_over_the_rounds():
+    from live_nst.bench.speed import before_after
+
+    def run(model, fps, p95, size=(640, 360)):
+        return {"model": model, "device": "cpu", "proc_size": list(size), "fps": fps,
+                "latency_ms": {"median": p95 - 10, "p95": p95}, "stages_ms": {"stylize": {"median": 1000 / fps}}}
+
+    runs = [run("live-nst", 30, 70), run("baseline", 20, 90), run("live-nst", 33, 75), run("baseline", 24, 99),
+            run("live-nst", 31, 60), run("baseline", 22, 95), run("live-nst", 9, 200, (1280, 720))]
+    [row] = before_after(runs)  # 1280x720 has no baseline run: no row
+    assert row["live-nst"]["fps"] == 31 and row["baseline"]["fps"] == 22 and row["fps_ratio"] == round(31 / 22, 3)
+    assert row["live-nst"]["latency_p95_ms"] == 70 and row["baseline"]["latency_p95_ms"] == 95
+    assert row["live-nst"]["rounds"] == 3
+    assert before_after([r for r in runs if r["model"] == "live-nst"]) == []
+
+
+def test_bad_rounds_painters_or_baseline_are_config_errors(tmp_path):
+    from live_nst.bench.command import build_parser, options_from_args
+    from live_nst.errors import ConfigError
+
+    for extra, message in ((["--rounds", "0"], "--rounds"), (["--painters", "-1"], "--painters"),
+                           (["--baseline-model", str(tmp_path / "none.onnx")], "--baseline-model")):
+        with pytest.raises(ConfigError, match=message):
+            options_from_args(build_parser().parse_args(["--clip", "sample", "--data", str(tmp_path), *extra]))
 
 
 def test_summary():
