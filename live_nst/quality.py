@@ -6,8 +6,11 @@ configured size nor below a floor. Pure: measured frame times in, size decisions
 time is counted in frames (settling: in the frames' own measured time), so tests feed it
 synthetic frame times.
 
-Against oscillation: the step down needs the median of a short window over the budget
-(not one slow frame); the step up needs the predicted time at the larger size (this
+Against oscillation: the step down needs a short window's frames, on average, over the
+budget, frames many times slower than the rest left out (a hiccup is not a slow
+machine). The mean, not the median: it is what sets the frame rate, and with frames
+painted two at a time they go out in pairs, a short wait after a long one, whose median
+says little. The step up needs the predicted time at the larger size (this
 size's time scaled by the pixel count, which overestimates, as some costs do not grow
 with the size) well under the budget for seconds on end; every change is followed by
 a settling time whose frames are not judged; and a larger size that had to be left
@@ -25,7 +28,8 @@ SizeWH = tuple[int, int]
 
 FLOOR_WH = (320, 180)
 SIDE_STEP = 1 / 8  # each level is this much of the largest size's sides smaller than the last
-DOWN_LOAD = 1.05  # step down when the frames need this much of the budget (median over the window)
+DOWN_LOAD = 1.05  # step down when the frames need this much of the budget (mean over the window)
+HICCUP = 3.0  # a frame this many times the window's mean is a hiccup, left out of the mean
 TARGET_LOAD = 0.85  # step down far enough that the predicted load is this or less
 UP_LOAD = 0.8  # step up when the predicted load at the larger size is this or less ...
 MAX_BACKOFF = 8  # at most this many times up_after_s before a failed size is tried again
@@ -46,7 +50,7 @@ class QualityTiming:
 @dataclass(frozen=True)
 class SizeChange:
     """A decision: the processing size goes from ``old`` to ``new``; ``frame_ms`` is what
-    the frames needed (window median) against ``budget_ms`` allowed."""
+    the frames needed (the window's mean, hiccups aside) against ``budget_ms`` allowed."""
 
     old: SizeWH
     new: SizeWH
@@ -77,6 +81,13 @@ def size_ladder(largest_wh: SizeWH, floor_wh: SizeWH = FLOOR_WH) -> list[SizeWH]
     if ratio < 1 and floor not in ladder and floor[0] * floor[1] < ladder[-1][0] * ladder[-1][1]:
         ladder.append(floor)  # the floor itself, in the largest size's aspect ratio
     return ladder
+
+
+def _mean_without_hiccups(frame_ms) -> float:
+    """What the frames need on average (what sets the frame rate), hiccups aside."""
+    mean = sum(frame_ms) / len(frame_ms)
+    kept = [ms for ms in frame_ms if ms <= HICCUP * mean]
+    return sum(kept) / len(kept)
 
 
 def _side(length: float) -> int:
@@ -126,7 +137,7 @@ class QualityController:
         self._window.append(float(frame_ms))
         if len(self._window) < self._window.maxlen:  # type: ignore[operator]  # maxlen is set
             return None
-        needed = sorted(self._window)[len(self._window) // 2]
+        needed = _mean_without_hiccups(self._window)
         load = needed / self.budget_ms
         if load > DOWN_LOAD and self.level < len(self.ladder) - 1:
             return self._step_down(needed, load)

@@ -93,6 +93,23 @@ def test_single_slow_frames_change_nothing():
         assert controller.observe(200.0 if n % 10 == 0 else 20.0) is None  # a hiccup every 10th frame
 
 
+@pytest.mark.parametrize("long_ms, short_ms, steps_down", [(70.0, 6.0, True), (56.0, 6.0, False)])
+def test_frames_going_out_in_pairs_are_judged_by_their_mean(long_ms, short_ms, steps_down):
+    """Two painters: frames go out in pairs, a long wait and then a short one. Their mean
+    is what sets the frame rate (38 ms: 26 fps, under the target; 31 ms: over it), whichever
+    of the two the middle of a window happens to be."""
+    for first_long in (True, False):
+        controller = QualityController((640, 360), FPS)
+        changes = []
+        for n in range(600):
+            frame_ms = long_ms if (n % 2 == 0) == first_long else short_ms
+            if (change := controller.observe(frame_ms)) is not None:
+                changes.append(change)
+        assert bool(changes) == steps_down, changes
+        if steps_down:
+            assert changes[0].down and changes[0].frame_ms == pytest.approx((long_ms + short_ms) / 2, rel=0.1)
+
+
 def test_back_up_when_the_load_goes_away_but_not_at_once():
     controller = QualityController((640, 360), FPS)
     machine = Machine(ms_at_640x360=25.0)
