@@ -204,8 +204,6 @@ def run_bench(options) -> dict:
     """Measure the chosen sections; returns the report (also written to ``options.out_dir``)."""
     import onnxruntime
 
-    from live_nst.bench import peers
-    from live_nst.bench import report as rep
     from live_nst.bench.context import pick_looks, probe_devices, style_catalog
     from live_nst.compose import BUILT_IN_LOOKS
     from live_nst.errors import ModelError
@@ -222,9 +220,6 @@ def run_bench(options) -> dict:
     for name in RUN_ORDER:
         if name in options.sections:
             _run_section(name, measures[name], report)
-    if rep.ok(report, "speed") and rep.ok(report, "peers"):
-        report["sections"]["peers"]["live_fps_estimate"] = peers.estimate_live_fps(
-            report["sections"]["speed"], report["sections"]["peers"])
     finish_report(report, options.out_dir)
     return report
 

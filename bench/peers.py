@@ -226,17 +226,3 @@ def measure_peers(options: BenchOptions, model_path: Path, style_index: int, siz
     return {"status": "ok" if runs else "error", "clip": str(options.clip), "frames": len(base_frames),
             "warmup_frames": WARMUP, "model": str(model_path), "peers": peers, "runs": runs,
             "speedups": speedups(runs), "unavailable": unavailable}
-
-
-def estimate_live_fps(speed: dict, peers: dict) -> list[dict]:
-    """Pipeline fps if a peer's call replaced live-nst's stylize stage (other stages as measured)."""
-    out = []
-    for run in (run for run in speed.get("runs", []) if run.get("model", MODEL) == MODEL):
-        stages = run["stages_ms"]
-        rest = stages["total"]["median"] - stages["stylize"]["median"]
-        for peer in peers.get("runs", []):
-            same_place = (peer["device"], peer["proc_size"]) == (run["device"], run["proc_size"])
-            if same_place and peer["model"] != MODEL and "call_ms" in peer:
-                out.append({"model": peer["model"], "device": run["device"], "proc_size": run["proc_size"],
-                            "fps": round(1000.0 / (rest + peer["call_ms"]["median"]), 3)})
-    return out

@@ -115,11 +115,7 @@ def peers_table(section: dict) -> str:
         rows.append(row)
     notes = [f"{name}: {info.get('status')}" + (f" ({info['note']})" if info.get("note") else "")
              for name, info in section["peers"].items() if info.get("status") != "ok"]
-    estimates = [f"{e['model']} {_f(e['fps'], '.1f')} fps ({e['device']} {label(e['proc_size'])})"
-                 for e in section.get("live_fps_estimate", [])]
     text = _table(header, rows) + "\n\nnetwork ms (median; call = the public API call, pre/post-processing included)."
-    if estimates:
-        text += "\nAs the live pipeline's stylize stage (other stages as measured): " + "; ".join(estimates) + "."
     return text + ("\n" + "; ".join(notes) if notes else "")
 
 
