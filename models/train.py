@@ -235,25 +235,31 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto",
     desc = f"train (stops after {budget_s / 60:g} min)" if budget_s is not None else "train"
     bar = tqdm(total=config.steps, initial=start, disable=rank != 0, desc=desc, dynamic_ncols=True)
     step = start
-    while not schedule.done(step):
-        for group in optimizer.param_groups:  # from the step, so a resumed run keeps the schedule
-            group["lr"] = learning_rate(config.lr, schedule.progress(step))
-        batch = next(batches).to(dev, non_blocking=True)
-        terms = _step(model, vgg, targets, batch[:, :3], batch[:, 3:], config, autocast)
-        loss = sum(getattr(config.weights, k) * v for k, v in terms.items())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step += 1
-        bar.update(1)
-        last = schedule.done(step)
-        if rank == 0 and (step % config.checkpoint_every == 0 or last):
-            record = {k: round(float(v.detach()), 5) for k, v in terms.items()}
-            bar.set_postfix(record)
-            history.append({"step": step, **record})
-            # A budgeted run is complete where it stopped: its recipe says so.
-            done_config = replace(config, steps=step) if last and budget_s is not None else config
-            save_checkpoint(final, model, optimizer, step, done_config, history)
+    try:
+        while not schedule.done(step):
+            for group in optimizer.param_groups:  # from the step, so a resumed run keeps the schedule
+                group["lr"] = learning_rate(config.lr, schedule.progress(step))
+            batch = next(batches).to(dev, non_blocking=True)
+            terms = _step(model, vgg, targets, batch[:, :3], batch[:, 3:], config, autocast)
+            loss = sum(getattr(config.weights, k) * v for k, v in terms.items())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            last = schedule.done(step)
+            if rank == 0 and (step % config.checkpoint_every == 0 or last):
+                record = {k: round(float(v.detach()), 5) for k, v in terms.items()}
+                bar.set_postfix(record)
+                history.append({"step": step, **record})
+                # A budgeted run is complete where it stopped: its recipe says so.
+                done_config = replace(config, steps=step) if last and budget_s is not None else config
+                save_checkpoint(final, model, optimizer, step, done_config, history)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the steps since the last checkpoint are kept too
+        if rank == 0 and step > start and step % config.checkpoint_every:
+            save_checkpoint(final, model, optimizer, step, config, history)
+            log.warning("interrupted at step %d: checkpoint written to %s (--resume it to go on)", step, final)
+        raise
     bar.close()
     if rank == 0 and start >= config.steps:
         log.info("checkpoint already at step %d of %d; nothing to do", start, config.steps)

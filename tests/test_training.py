@@ -3,10 +3,15 @@ continues from its step with the model, optimiser and history it left."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import signal
+import subprocess
 from dataclasses import replace
 
 import pytest
+from commands import LIVE_NST
 
 torch = pytest.importorskip("torch")
 
@@ -103,3 +108,28 @@ def test_fewer_photos_than_a_batch_still_give_full_batches(shared_data, tmp_path
     batches = _batches(config, rank=0, world=1)
     for _ in range(3):
         assert next(batches).shape[0] == 3
+
+
+def test_sigterm_keeps_the_steps_since_the_last_checkpoint(shared_data, tmp_path):
+    """Stopped between checkpoints (Ctrl-C, SIGTERM), a run writes one more where it stopped."""
+    content = tmp_path / "content"
+    content.mkdir()
+    for name in PHOTOS[:2]:
+        shutil.copy(shared_data / "content" / name, content / name.replace("/", "_"))
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [*LIVE_NST, "train", "--style-path", str(shared_data / "styles" / "starry_night.jpg"), "--content-dir",
+         str(content), "--size", "48", "--style-size", "96", "--batch", "2", "--steps", "100000",
+         "--checkpoint-every", "100000", "-o", str(out), "--device", "cpu"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = b""
+    while not re.search(rb" ([3-9]|\d\d+)/100000", seen):  # the bar has counted a few steps
+        chunk = os.read(process.stderr.fileno(), 4096)
+        assert chunk, f"training ended early: {seen.decode()[-2000:]}"
+        seen += chunk
+    process.send_signal(signal.SIGTERM)
+    _, rest = process.communicate(timeout=120)
+    assert process.returncode == 130, rest.decode()[-2000:]
+    reached = int(re.findall(rb" (\d+)/100000", seen + rest)[-1])
+    assert load_checkpoint(out / "last.ckpt")["step"] in (reached, reached + 1)
+    assert f"checkpoint written to {out / 'last.ckpt'}" in rest.decode()
