@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -231,4 +230,4 @@ def before_after(runs: list[dict]) -> list[dict]:
 
 
 def _median(values: list[float]) -> float:
-    return round(float(statistics.median(values)), 3)
+    return summary(values)["median"]
