@@ -95,20 +95,36 @@ class PositionDependent(nn.Module):
         return image + 0.2 * torch.sin(0.7 * yy + 0.3 * xx)
 
 
-def test_temporal_loss_rewards_shift_equivariance_only():
-    content = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    weights = torch.ones(2, 1, 32, 32)
+def test_temporal_loss_rewards_following_the_motion_only():
+    content = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    weights = torch.ones(2, 1, 32, 48)
     torch.manual_seed(0)
-    circular = nn.Conv2d(3, 3, 3, padding=1, padding_mode="circular")  # equivariant to torch.roll
+    colour_mix = nn.Conv2d(3, 3, 1)  # linear and per pixel: it commutes with any resampling
 
     def run(network) -> float:
-        torch.manual_seed(5)  # a non-zero shift for each network
+        torch.manual_seed(5)  # the same motion for each network
         with torch.no_grad():
             return float(losses.temporal_loss(network, content, network(content, weights), weights, noise=0.0))
 
     assert run(lambda image, w: image) == 0.0
-    assert run(lambda image, w: circular(image)) < 1e-12
+    assert run(lambda image, w: colour_mix(image)) < 1e-12
     assert run(PositionDependent()) > 1e-3
+    # Painting tied to the screen, not to the picture, is what the term is there to catch.
+    screen_texture = 0.2 * torch.rand(1, 1, 32, 48, generator=torch.Generator().manual_seed(1))
+    assert run(lambda image, w: image + screen_texture) > 1e-3
+
+
+def test_temporal_loss_motions_stay_within_their_ranges():
+    torch.manual_seed(0)
+    theta = losses._random_similarity(500, 90, 160, max_shift=4.0, max_degrees=2.0, max_zoom=0.03)
+    linear = theta[:, :, :2] * torch.tensor([[1.0, 160 / 90], [90 / 160, 1.0]])  # back to pixel units
+    zoom = linear.det().sqrt()
+    angle = torch.rad2deg(torch.atan2(linear[:, 1, 0], linear[:, 0, 0]))
+    shift = theta[:, :, 2] * torch.tensor([80.0, 45.0])
+    assert torch.allclose(linear[:, 0, 0], linear[:, 1, 1]) and torch.allclose(linear[:, 0, 1], -linear[:, 1, 0])
+    assert zoom.min() >= 0.97 and zoom.max() <= 1.03 and zoom.std() > 0.01
+    assert angle.abs().max() <= 2.0 and angle.std() > 0.5
+    assert shift.abs().max() <= 4.0 and shift.std() > 1.0
 
 
 @pytest.mark.parametrize("arch", ["mobile", "johnson"])
