@@ -106,6 +106,5 @@ def _random_similarity(n: int, h: int, w: int, max_shift: float, max_degrees: fl
     shift = (torch.rand(n, 2) * 2 - 1) * max_shift  # pixels (x, y)
     cos, sin = torch.cos(angle) * zoom, torch.sin(angle) * zoom
     # A rotation in pixels, written in affine_grid's [-1, 1] coordinates: S^-1 R S, S = diag(w/2, h/2).
-    theta = torch.stack([torch.stack([cos, -sin * h / w, 2 * shift[:, 0] / w], 1),
-                         torch.stack([sin * w / h, cos, 2 * shift[:, 1] / h], 1)], 1)
-    return theta
+    return torch.stack([torch.stack([cos, -sin * h / w, 2 * shift[:, 0] / w], 1),
+                        torch.stack([sin * w / h, cos, 2 * shift[:, 1] / h], 1)], 1)
