@@ -42,9 +42,15 @@ def gatys_at(photo: Path, artwork: Path, size: int, style_size: int, steps: int,
     return rgb
 
 
+# The overview of every style and photo, at half the review size: the sheets at full size
+# are several MB each; this one is for docs/.
+OVERVIEW_SCALE = 0.5
+
+
 def review(model_path: Path, artworks: dict[str, Path], photos: list[Path], size: int, style_size: int,
            gatys_steps: int, out_dir: Path) -> dict:
-    """One sheet per style under ``out_dir/review``; periodic energy of photo, network and Gatys."""
+    """One sheet per style under ``out_dir/review`` at full size, and all of them in
+    ``review_sheet.png`` at half size; periodic energy of photo, network and Gatys."""
     from live_nst.inference import StyleModel
     from live_nst.models import losses
     from live_nst.models.vgg import VGGFeatures
@@ -52,7 +58,7 @@ def review(model_path: Path, artworks: dict[str, Path], photos: list[Path], size
     model = StyleModel(model_path, "cpu")
     names = [info.name for info in model.styles]
     vgg = VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER))
-    sheets, energy = {}, {}
+    sheets, energy, every_row = {}, {}, []
     for name, artwork in artworks.items():
         rows = []
         scores: dict[str, list[float]] = {"photo": [], "network": [], "gatys": []}
@@ -63,10 +69,17 @@ def review(model_path: Path, artworks: dict[str, Path], photos: list[Path], size
             for key, picture in (("photo", image), ("network", painted), ("gatys", gatys)):
                 scores[key].append(periodic_energy(picture))
             rows.append(review_rows(image, painted, gatys, name))
+            every_row.append(review_rows(_shrink(image), _shrink(painted), _shrink(gatys), name))
         sheets[name] = str(write_sheet(rows, out_dir / "review" / f"{name}.png"))
         energy[name] = {key: float(np.mean(values)) for key, values in scores.items()}
         log.info("review %s: periodic energy photo %.4f, network %.4f, Gatys %.4f", name,
                  energy[name]["photo"], energy[name]["network"], energy[name]["gatys"])
     mean = {key: float(np.mean([e[key] for e in energy.values()])) for key in ("photo", "network", "gatys")}
+    overview = write_sheet(every_row, out_dir / "review" / "review_sheet.png")
     return {"photos": [p.name for p in photos], "size": size, "gatys_steps": gatys_steps, "sheets": sheets,
+            "overview": str(overview),
             "periodic_energy": {"per_style": energy, "mean": mean}}
+
+
+def _shrink(tile: np.ndarray) -> np.ndarray:
+    return cv2.resize(tile, None, fx=OVERVIEW_SCALE, fy=OVERVIEW_SCALE, interpolation=cv2.INTER_AREA)

@@ -212,6 +212,7 @@ def fit(network: torch.nn.Module, vgg: VGGFeatures, target: dict[str, torch.Tens
             "content": torch.stack([F.mse_loss(feats[n], content_feats[n]) for n in losses.TRAIN_CONTENT_LAYERS]).sum(),
             "style": losses.style_loss(feats, target),
             "tv": losses.total_variation(styled),
+            "lattice": losses.lattice_loss(styled),
         }
         loss = sum(getattr(weights, k) * v for k, v in loss_terms.items())
         optimizer.zero_grad(set_to_none=True)

@@ -29,6 +29,7 @@ class LossWeights:
     style: float = 2.5
     tv: float = 1.0
     temporal: float = 20.0
+    lattice: float = 0.0
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -63,6 +64,35 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dy = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
     dx = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
     return dx + dy
+
+
+def lattice_loss(image: torch.Tensor, period: int = 8, sigma: float = 3.0) -> torch.Tensor:
+    """Energy of a pattern tied to the network's own pixel grid.
+
+    The painter network works at 1/2, 1/4 and 1/8 resolution, and the Gram loss rewards
+    any texture, including one that repeats every 8 (or 4, or 2) pixels in step with the
+    network's grid: a lattice laid over the picture that stays on the screen when the
+    picture moves. Such a pattern survives averaging over every ``period`` x ``period``
+    cell of the image's fine detail (the image less its Gaussian blur), while texture
+    that follows the picture, at no fixed phase of the grid, averages out. The loss is
+    the mean square of those per-phase averages (for a photo about 1e-6 at 256 px).
+    """
+    n, c, h, w = image.shape
+    rows, cols = h - h % period, w - w % period
+    detail = (image - _gaussian_blur(image, sigma))[..., :rows, :cols]
+    phases = detail.reshape(n, c, rows // period, period, cols // period, period).mean(dim=(2, 4))
+    return phases.pow(2).mean()
+
+
+def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = int(3 * sigma + 0.5)
+    taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device) ** 2
+                     / (2 * sigma ** 2))
+    taps = taps / taps.sum()
+    c = image.shape[1]
+    padded = F.pad(image, (radius,) * 4, mode="reflect")
+    rows = F.conv2d(padded, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return F.conv2d(rows, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
 
 
 def temporal_loss(network, content: torch.Tensor, styled: torch.Tensor, style_weights: torch.Tensor,

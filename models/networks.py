@@ -24,6 +24,7 @@ background in different styles, and a style switch cross-fades by moving the wei
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,7 @@ class ArchConfig:
     widths: tuple[int, ...]  # channels at 1/2, 1/4 (and 1/8 for painter) resolution
     res_blocks: int
     pad: int = 0  # reflection padding around the input, cropped from the output
+    smooth_upsample: bool = False  # painter: blur after each bilinear upsample (see _BlurredSeparable)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,7 +47,7 @@ class ArchConfig:
 ARCHS = {
     "mobile": lambda s: ArchConfig("mobile", s, (16, 48), 4),
     "johnson": lambda s: ArchConfig("johnson", s, (64, 128), 5),
-    "painter": lambda s: ArchConfig("painter", s, (16, 32, 64), 5, pad=8),
+    "painter": lambda s: ArchConfig("painter", s, (16, 32, 64), 5, pad=8, smooth_upsample=True),
 }
 DEFAULT_ARCH = "painter"
 
@@ -166,8 +168,11 @@ class PainterNetwork(nn.Module):
         self.down1 = ConvNormAct(_pooled(_reflect_separable(half, quarter)), quarter, s)
         self.down2 = ConvNormAct(_pooled(_reflect_separable(quarter, eighth)), eighth, s)
         self.blocks = nn.ModuleList(ResidualBlock(eighth, s, _reflect_separable) for _ in range(config.res_blocks))
-        self.up1 = ConvNormAct(_reflect_separable(eighth, quarter), quarter, s)
-        self.up2 = ConvNormAct(separable(quarter, half), half, s)
+        up1, up2 = _reflect_separable(eighth, quarter), separable(quarter, half)
+        if config.smooth_upsample:
+            up1, up2 = _BlurredSeparable(*up1), _BlurredSeparable(*up2)
+        self.up1 = ConvNormAct(up1, quarter, s)
+        self.up2 = ConvNormAct(up2, half, s)
         self.head = nn.Conv2d(half + 3, 3, 3, 1, 1)
 
     def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
@@ -222,6 +227,28 @@ def _upsampled_head(head: nn.Conv2d, features: torch.Tensor, photo: torch.Tensor
     height, width = photo.shape[-2] - 2 * crop, photo.shape[-1] - 2 * crop
     painted = F.conv2d(photo, on_photo, head.bias, padding=1)[..., crop:crop + height, crop:crop + width]
     return upsampled[..., crop:crop + height, crop:crop + width] + painted
+
+
+class _BlurredSeparable(nn.Sequential):
+    """A separable conv whose input is first blurred by the binomial [1, 2, 1] / 4 in both
+    directions. After a bilinear 2x upsample, that makes the upsampling a smooth spline:
+    bilinear alone leaves a kink at every coarse sample, and the learned convs after it
+    turned those kinks into a lattice of lines every 4 and 8 pixels that stays on the
+    screen while the picture moves. The blur is folded into the depthwise kernel (3x3 ->
+    5x5), so it is one conv, and the parameters are the plain separable conv's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        depthwise, pointwise = cast(nn.Conv2d, self[0]), self[1]
+        blur = (_BINOMIAL[:, None] * _BINOMIAL[None, :]).to(depthwise.weight)
+        kernel = F.conv2d(F.pad(depthwise.weight, (2, 2, 2, 2)), blur[None, None])  # full 2-D convolution
+        if depthwise.padding_mode == "reflect":
+            x = F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), kernel, groups=depthwise.groups)
+        else:
+            x = F.conv2d(x, kernel, padding=2, groups=depthwise.groups)
+        return pointwise(x)
+
+
+_BINOMIAL = torch.tensor([0.25, 0.5, 0.25])
 
 
 def _pooled(conv: nn.Module) -> nn.Sequential:

@@ -44,7 +44,7 @@ class TrainConfig:
     steps: int = 4000
     lr: float = 2e-3
     # More style than the Gatys default: the face term below keeps the person.
-    weights: losses.LossWeights = field(default_factory=lambda: losses.LossWeights(style=4.0))
+    weights: losses.LossWeights = field(default_factory=lambda: losses.LossWeights(style=4.0, lattice=3e4))
     face_weight: float = 4.0  # extra content weight inside face boxes (0: none)
     checkpoint_every: int = 100
     out_dir: str = "runs/train"
@@ -287,4 +287,5 @@ def _step(model, vgg, targets, content, face_mask, config: TrainConfig, autocast
         "style": losses.style_loss(out_feats, per_sample),
         "tv": losses.total_variation(styled),
         "temporal": losses.temporal_loss(model, content, styled, weights),
+        "lattice": losses.lattice_loss(styled),
     }

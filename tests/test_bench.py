@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 from clips import SHARED_DATA
 
@@ -127,6 +128,13 @@ def test_fidelity_losses_beside_gatys(quick_report):
             for key in ("network", "gatys"):
                 assert pair[key]["style"] > 0 and pair[key]["content"] >= 0
             assert pair["photo_unstyled"]["content"] == pytest.approx(0.0, abs=1e-6)
+    review = section["review"]
+    rows = [cv2.imread(path) for path in review["sheets"].values()]
+    assert len(rows) == len(section["styles"]) and all(sheet is not None for sheet in rows)
+    overview = cv2.imread(review["overview"])
+    # Every style's rows, photo | live-nst | Gatys, at half size.
+    assert overview.shape[1] == rows[0].shape[1] // 2
+    assert 0.45 < overview.shape[0] / sum(sheet.shape[0] for sheet in rows) < 0.6
 
 
 @pytest.mark.slow

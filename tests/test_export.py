@@ -36,7 +36,7 @@ STEP = 7
 def tiny_network(seed: int = 0) -> PainterNetwork:
     """A small painter net whose styles really differ (random per-style scales and shifts)."""
     torch.manual_seed(seed)
-    network = PainterNetwork(ArchConfig("painter", len(STYLE_NAMES), (8, 12, 16), 1, pad=4))
+    network = PainterNetwork(ArchConfig("painter", len(STYLE_NAMES), (8, 12, 16), 1, pad=4, smooth_upsample=True))
     with torch.no_grad():
         for name, param in network.named_parameters():
             if name.endswith(".scale"):

@@ -127,7 +127,29 @@ def test_temporal_loss_motions_stay_within_their_ranges():
     assert shift.abs().max() <= 4.0 and shift.std() > 1.0
 
 
-@pytest.mark.parametrize("arch", ["mobile", "johnson"])
+def test_lattice_loss_catches_a_pattern_tied_to_the_pixel_grid_only():
+    generator = torch.Generator().manual_seed(0)
+    coarse = torch.rand(1, 3, 16, 16, generator=generator)
+    photo = torch.nn.functional.interpolate(coarse, size=(128, 128), mode="bicubic", align_corners=False)
+    photo = photo + 0.05 * torch.randn(1, 3, 128, 128, generator=generator)  # texture at no fixed phase
+
+    def tiled(period: int) -> torch.Tensor:
+        tile = torch.rand(1, 3, period, period, generator=generator) - 0.5
+        return 0.1 * tile.repeat(1, 1, 128 // period + 1, 128 // period + 1)[..., :128, :128]
+
+    base = float(losses.lattice_loss(photo))
+    assert base < 5e-5
+    for period in (8, 4, 2):  # the network's 1/8, 1/4 and 1/2 grids
+        assert float(losses.lattice_loss(photo + tiled(period))) > 20 * base
+    # A stripe every 8 pixels, whatever its offset, is tied to the grid...
+    stripes = 0.1 * (torch.arange(128) % 8 == 3).float().view(1, 1, -1, 1)
+    assert float(losses.lattice_loss(photo + stripes)) > 20 * base
+    # ...one every 7 pixels is not: it drifts across the 8-pixel cells.
+    drifting = 0.1 * (torch.arange(128) % 7 == 3).float().view(1, 1, -1, 1)
+    assert float(losses.lattice_loss(photo + drifting)) < 3 * base
+
+
+@pytest.mark.parametrize("arch", ["mobile", "johnson", "painter"])
 def test_training_objective_reaches_every_parameter(arch, vgg):
     torch.manual_seed(0)
     network = build_network(arch, num_styles=3)
@@ -142,6 +164,7 @@ def test_training_objective_reaches_every_parameter(arch, vgg):
         "style": losses.style_loss(out, style_target),
         "tv": losses.total_variation(styled),
         "temporal": losses.temporal_loss(network, content, styled, weights),
+        "lattice": losses.lattice_loss(styled),
     }
     sum(terms.values()).backward()
     dead = [name for name, p in network.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]

@@ -1,4 +1,4 @@
-"""The painter network's half-resolution head computes what its definition says."""
+"""The painter network's half-resolution head and smooth upsampling compute what their definitions say."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from live_nst.models.networks import _upsampled_head  # noqa: E402
+from live_nst.models.networks import (  # noqa: E402
+    ArchConfig,
+    PainterNetwork,
+    _BlurredSeparable,
+    _reflect_separable,
+    _upsampled_head,
+    network_from_config,
+    separable,
+)
 
 
 def reference_head(head, features, photo, crop):
@@ -39,3 +47,50 @@ def test_at_odd_photo_sizes_the_head_drops_the_last_row_and_column_of_its_2x_ups
         even = _upsampled_head(head, features, F.pad(photo, (0, 1, 0, 1), mode="replicate"), crop=3)
     assert got.shape == (1, 3, 13, 17)
     torch.testing.assert_close(got, even[..., :13, :17], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("make", [_reflect_separable, separable])
+def test_blurred_separable_is_the_binomial_blur_then_the_separable_conv(make):
+    torch.manual_seed(0)
+    plain = make(4, 6)
+    blurred = _BlurredSeparable(*plain)
+    x = torch.randn(1, 4, 20, 24)
+    binomial = torch.tensor([1.0, 2.0, 1.0]) / 4
+    blur = (binomial[:, None] * binomial[None, :]).expand(4, 1, 3, 3)
+    with torch.no_grad():
+        want = plain(F.conv2d(x, blur, padding=1, groups=4))
+        got = blurred(x)
+    assert got.shape == want.shape
+    # Equal wherever neither padding reaches (two samples in from each side).
+    torch.testing.assert_close(got[..., 2:-2, 2:-2], want[..., 2:-2, 2:-2], atol=1e-5, rtol=0)
+
+
+def test_smoothing_after_a_bilinear_upsample_evens_out_its_grid():
+    """Bilinear 2x upsampling draws straight lines between points half-way between the
+    coarse samples, so its slope alternates from gap to gap of the fine grid: steep across
+    one, flat across the next, a pattern locked to the coarse grid. After the blur the two
+    kinds of gap are much closer."""
+    torch.manual_seed(1)
+    coarse = torch.randn(1, 1, 1, 4000)
+    fine = F.interpolate(coarse, scale_factor=(1, 2), mode="bilinear", align_corners=False)[0, 0, 0]
+    smooth = F.conv1d(fine[None, None], (torch.tensor([1.0, 2.0, 1.0]) / 4)[None, None])[0, 0]
+
+    def gap_imbalance(signal):
+        slope = signal.diff().pow(2)
+        even, odd = slope[0::2].mean(), slope[1::2].mean()
+        return float(abs(even - odd) / (even + odd))
+
+    assert gap_imbalance(fine) > 0.5
+    assert gap_imbalance(smooth) < 0.3
+
+
+def test_smooth_upsample_keeps_the_parameters_and_older_configs_build_without_it():
+    smooth = PainterNetwork(ArchConfig("painter", 2, (4, 6, 8), 1, pad=4, smooth_upsample=True))
+    config = ArchConfig("painter", 2, (4, 6, 8), 1, pad=4).to_dict()
+    del config["smooth_upsample"]  # a checkpoint written before the option existed
+    older = network_from_config(config)
+    assert not older.config.smooth_upsample and not isinstance(older.up1.conv, _BlurredSeparable)
+    older.load_state_dict(smooth.state_dict())  # strict: the same parameters, names and shapes
+    image, weights = torch.rand(1, 3, 32, 40), torch.full((1, 2, 32, 40), 0.5)
+    with torch.no_grad():
+        assert not torch.allclose(older(image, weights), smooth(image, weights))
