@@ -13,8 +13,9 @@ background in different styles, and a style switch cross-fades by moving the wei
 - ``painter``: the default real-time network (the 2026-12 pack). Three strided levels
   (1/2, 1/4, 1/8) so that the residual blocks at 1/8 see brush strokes at the scale of a
   640x360 frame; bilinear upsampling instead of a learned pixel shuffle (no periodic
-  hatching; the last one is computed as fixed phase kernels and depth-to-space, the same
-  function, see ``_upsampled_head``); the input is reflection-padded once and the pad
+  hatching; the inner two are smoothed by a fixed blur, see ``_BlurredSeparable``; the
+  last one is computed as fixed phase kernels and depth-to-space, the same function, see
+  ``_upsampled_head``); the input is reflection-padded once and the pad
   cropped at the end (no border line); the last conv sees the full-resolution photo
   beside the decoded features (eyes and mouths stay sharp enough to read).
 - ``johnson``: Johnson et al. (2016) widths (32/64/128, 5 residual blocks) with the same
