@@ -4,9 +4,11 @@ with and without temporal blending, beside the input video's own.
 Each clip is read at about the processing size's pixel count in its own aspect ratio
 (the pipeline then does no resizing, and the output is compared at the size it was
 painted at). Optical flow and occlusion masks come from the INPUT frames once and are
-shared by the three measurements. The input's own
-warping error is the floor: what flow warping alone leaves (interpolation, lighting,
-flow errors); a perfectly steady stylisation would come close to it.
+shared by the measurements. The input's own warping error is the floor: what flow
+warping alone leaves (interpolation, lighting, flow errors); a perfectly steady
+stylisation would come close to it. Beside the pipeline (its two looks, with and
+without blending), the network alone paints the whole frame in each style in turn: the
+pipeline's number hides the styles its looks do not use.
 """
 
 from __future__ import annotations
@@ -62,9 +64,29 @@ def clip_flicker(clip: str | Path, frames: int, catalog, looks: tuple[str, str],
         result[key] = warping_error(outputs, inputs, flows)
     result["temporal_reduction"] = (1.0 - result["temporal"] / result["no_temporal"]
                                     if result["no_temporal"] > 0 else 0.0)
+    result["network_per_style"] = network_flicker(inputs, flows, catalog, device, threads)
     log.info("flicker %s: input %.5f, no temporal %.5f, temporal %.5f", Path(clip).name, result["input"],
              result["no_temporal"], result["temporal"])
     return result
+
+
+def network_flicker(inputs: list[np.ndarray], flows, catalog, device: str, threads: int = 0) -> dict[str, float]:
+    """Warping error of the network alone, whole frame, one style at a time."""
+    from live_nst.bench.metrics import warping_error
+    from live_nst.inference import StyleModel
+
+    models: dict[Path, StyleModel] = {}
+    height, width = inputs[0].shape[:2]
+    errors = {}
+    for name in catalog.names:
+        entry = catalog.get(name)
+        if entry.path not in models:
+            models[entry.path] = StyleModel(entry.path, device, threads)
+        model = models[entry.path]
+        weights = np.zeros((model.num_styles, max(1, height // 4), max(1, width // 4)), np.float32)
+        weights[entry.index] = 1.0
+        errors[name] = warping_error([model.run(frame, weights) for frame in inputs], inputs, flows)
+    return errors
 
 
 def flicker_clips(options: BenchOptions) -> list[str | Path]:

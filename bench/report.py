@@ -123,8 +123,15 @@ def flicker_table(section: dict) -> str:
     rows = [[Path(c["clip"]).name, label(c["size"]), str(c["frames"]), _f(c["input"], ".5f"),
              _f(c["no_temporal"], ".5f"), _f(c["temporal"], ".5f"), _pct(c["temporal_reduction"])]
             for c in section["clips"]]
-    return _table(["clip", "size", "frames", "input (floor)", "no temporal blend", "temporal blend", "reduction"],
-                  rows) + "\n\nwarping error (Lai et al. 2018), lower is steadier; the input's own is the floor."
+    table = _table(["clip", "size", "frames", "input (floor)", "no temporal blend", "temporal blend", "reduction"],
+                   rows) + "\n\nwarping error (Lai et al. 2018), lower is steadier; the input's own is the floor."
+    styles = list(section["clips"][0].get("network_per_style", {})) if section["clips"] else []
+    if not styles:
+        return table
+    per_style = [[Path(c["clip"]).name, *(_f(c["network_per_style"].get(s), ".5f") for s in styles)]
+                 for c in section["clips"]]
+    return table + "\n\nThe network alone, whole frame, each style (no blending):\n\n" + \
+        _table(["clip", *styles], per_style)
 
 
 def segmentation_table(section: dict) -> str:
