@@ -73,19 +73,17 @@ def clip_flicker(clip: str | Path, frames: int, catalog, looks: tuple[str, str],
 def network_flicker(inputs: list[np.ndarray], flows, catalog, device: str, threads: int = 0) -> dict[str, float]:
     """Warping error of the network alone, whole frame, one style at a time."""
     from live_nst.bench.metrics import warping_error
+    from live_nst.bench.picture import paint_whole_frame
     from live_nst.inference import StyleModel
 
     models: dict[Path, StyleModel] = {}
-    height, width = inputs[0].shape[:2]
     errors = {}
     for name in catalog.names:
         entry = catalog.get(name)
         if entry.path not in models:
             models[entry.path] = StyleModel(entry.path, device, threads)
-        model = models[entry.path]
-        weights = np.zeros((model.num_styles, max(1, height // 4), max(1, width // 4)), np.float32)
-        weights[entry.index] = 1.0
-        errors[name] = warping_error([model.run(frame, weights) for frame in inputs], inputs, flows)
+        painted = [paint_whole_frame(models[entry.path], frame, entry.index) for frame in inputs]
+        errors[name] = warping_error(painted, inputs, flows)
     return errors
 
 

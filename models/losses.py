@@ -85,14 +85,10 @@ def lattice_loss(image: torch.Tensor, period: int = 8, sigma: float = 3.0) -> to
 
 
 def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = int(3 * sigma + 0.5)
-    taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device) ** 2
-                     / (2 * sigma ** 2))
-    taps = taps / taps.sum()
-    c = image.shape[1]
-    padded = F.pad(image, (radius,) * 4, mode="reflect")
-    rows = F.conv2d(padded, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    return F.conv2d(rows, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    from torchvision.transforms.functional import gaussian_blur
+
+    size = 2 * int(3 * sigma + 0.5) + 1
+    return gaussian_blur(image, [size, size], [sigma, sigma])
 
 
 def temporal_loss(network, content: torch.Tensor, styled: torch.Tensor, style_weights: torch.Tensor,
