@@ -288,4 +288,7 @@ def _step(model, vgg, targets, content, face_mask, config: TrainConfig, autocast
         "tv": losses.total_variation(styled),
         "temporal": losses.temporal_loss(model, content, styled, weights),
         "lattice": losses.lattice_loss(styled),
+        # A second pair of passes: paid for only when it counts.
+        "region": (losses.region_loss(model, content, index, num_styles) if config.weights.region > 0
+                   else content.new_zeros(())),
     }

@@ -60,7 +60,7 @@ def test_the_torch_commands_show_the_recipes_own_defaults():
     recipe = TrainConfig(style_paths=(), content_dir="")
     values = {f.name: getattr(recipe, f.name) for f in fields(recipe)}
     values.update(style_weight=recipe.weights.style, temporal_weight=recipe.weights.temporal,
-                  lattice_weight=recipe.weights.lattice)
+                  lattice_weight=recipe.weights.lattice, region_weight=recipe.weights.region)
     assert {k: values[k] for k in TRAIN_DEFAULTS} == TRAIN_DEFAULTS
     gatys = GatysConfig()
     assert {k: getattr(gatys, k) for k in GATYS_DEFAULTS} == GATYS_DEFAULTS

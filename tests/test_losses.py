@@ -165,8 +165,26 @@ def test_training_objective_reaches_every_parameter(arch, vgg):
         "tv": losses.total_variation(styled),
         "temporal": losses.temporal_loss(network, content, styled, weights),
         "lattice": losses.lattice_loss(styled),
+        "region": losses.region_loss(network, content, torch.tensor([0, 2]), 3),
     }
     sum(terms.values()).backward()
     dead = [name for name, p in network.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
     assert not dead, f"no gradient reaches {dead}"
     assert all(torch.isfinite(p.grad).all() for p in network.parameters())
+
+
+def test_region_loss_catches_paint_that_depends_on_the_other_regions_extent():
+    torch.manual_seed(0)
+    content = torch.rand(3, 3, 96, 128)
+    index = torch.tensor([0, 1, 2])
+    palette = torch.rand(4, 3)
+
+    def local(image, weights):  # each pixel's paint from its own weights only
+        return image * torch.einsum("nshw,sc->nchw", weights, palette)
+
+    def global_stats(image, weights):  # like instance norm over both regions: coupled
+        return local(image, weights) + (weights.mean(dim=(2, 3)) @ palette)[:, :, None, None]
+
+    assert float(losses.region_loss(local, content, index, 4)) < 1e-6  # only the soft edges' tails
+    assert float(losses.region_loss(global_stats, content, index, 4)) > 1e-4
+    assert float(losses.region_loss(global_stats, content, index[:1] * 0, 1)) == 0.0  # one style: nothing to mix
