@@ -7,8 +7,10 @@ painted at). Optical flow and occlusion masks come from the INPUT frames once an
 shared by the measurements. The input's own warping error is the floor: what flow
 warping alone leaves (interpolation, lighting, flow errors); a perfectly steady
 stylisation would come close to it. Beside the pipeline (its two looks, with and
-without blending), the network alone paints the whole frame in each style in turn: the
-pipeline's number hides the styles its looks do not use.
+without blending), each region is painted alone (the other left as the photo): the two
+regions are painted in one pass, and a joint number above the sum of the two shows the
+regions unsettling each other. The network alone also paints the whole frame in each
+style in turn: the pipeline's number hides the styles its looks do not use.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from live_nst.bench.context import (
     run_config,
     video_fps,
 )
+from live_nst.compose import BUILT_IN_LOOKS, ORIGINAL
 from live_nst.framing import fit_size
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,11 @@ def clip_flicker(clip: str | Path, frames: int, catalog, looks: tuple[str, str],
         result[key] = warping_error(outputs, inputs, flows)
     result["temporal_reduction"] = (1.0 - result["temporal"] / result["no_temporal"]
                                     if result["no_temporal"] > 0 else 0.0)
+    if not set(looks) & set(BUILT_IN_LOOKS):
+        alone = {"person": (looks[0], ORIGINAL), "background": (ORIGINAL, looks[1])}
+        result["region_alone"] = {region: warping_error(paint(inputs, fps, catalog, pair, device, proc_wh, False,
+                                                              threads), inputs, flows)
+                                  for region, pair in alone.items()}
     result["network_per_style"] = network_flicker(inputs, flows, catalog, device, threads)
     log.info("flicker %s: input %.5f, no temporal %.5f, temporal %.5f", Path(clip).name, result["input"],
              result["no_temporal"], result["temporal"])

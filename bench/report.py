@@ -121,10 +121,14 @@ def peers_table(section: dict) -> str:
 
 def flicker_table(section: dict) -> str:
     rows = [[Path(c["clip"]).name, label(c["size"]), str(c["frames"]), _f(c["input"], ".5f"),
-             _f(c["no_temporal"], ".5f"), _f(c["temporal"], ".5f"), _pct(c["temporal_reduction"])]
+             _f(c["no_temporal"], ".5f"), _f(c["temporal"], ".5f"), _pct(c["temporal_reduction"]),
+             *(_f(c.get("region_alone", {}).get(region), ".5f") for region in ("person", "background"))]
             for c in section["clips"]]
-    table = _table(["clip", "size", "frames", "input (floor)", "no temporal blend", "temporal blend", "reduction"],
-                   rows) + "\n\nwarping error (Lai et al. 2018), lower is steadier; the input's own is the floor."
+    table = _table(["clip", "size", "frames", "input (floor)", "no temporal blend", "temporal blend", "reduction",
+                    "person alone", "background alone"], rows) + \
+        "\n\nwarping error (Lai et al. 2018), lower is steadier; the input's own is the floor. 'alone': one " \
+        "region painted, the other the photo, no blend; a joint number above their sum: the regions unsettle " \
+        "each other."
     styles = list(section["clips"][0].get("network_per_style", {})) if section["clips"] else []
     if not styles:
         return table

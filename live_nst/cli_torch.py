@@ -16,7 +16,7 @@ from live_nst.errors import ConfigError, require
 # Shown in --help; tests/test_cli.py checks them against the dataclasses.
 GATYS_DEFAULTS = dict(steps=300, content_weight=1.0, style_weight=2.5)
 TRAIN_DEFAULTS = dict(arch="painter", size=192, style_size=512, batch=4, steps=4000, lr=2e-3, face_weight=4.0,
-                      style_weight=4.0, temporal_weight=20.0, lattice_weight=3e4, region_weight=0.0,
+                      style_weight=4.0, temporal_weight=20.0, lattice_weight=3e4, region_weight=2e3,
                       checkpoint_every=100, out_dir="runs/train")
 MIN_IMAGE_PX = 32  # smaller pictures leave VGG-19's deepest layers nothing to see
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then the CPU), cpu, cuda, cuda:N or mps (default auto)"

@@ -44,7 +44,7 @@ class TrainConfig:
     steps: int = 4000
     lr: float = 2e-3
     # More style than the Gatys default: the face term below keeps the person.
-    weights: losses.LossWeights = field(default_factory=lambda: losses.LossWeights(style=4.0, lattice=3e4))
+    weights: losses.LossWeights = field(default_factory=lambda: losses.LossWeights(style=4.0, lattice=3e4, region=2e3))
     face_weight: float = 4.0  # extra content weight inside face boxes (0: none)
     checkpoint_every: int = 100
     out_dir: str = "runs/train"

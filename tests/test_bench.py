@@ -96,6 +96,8 @@ def test_flicker_input_floor_and_outputs(quick_report):
         assert clip["input"] > 0
         assert clip["no_temporal"] > 0 and clip["temporal"] > 0
         assert clip["frames"] >= 2
+        # Two styled looks: each region alone too, each its own number.
+        assert set(clip["region_alone"]) == {"person", "background"} and min(clip["region_alone"].values()) > 0
         # The network alone in every style the bench was given, each its own number.
         per_style = clip["network_per_style"]
         assert set(per_style) == set(quick_report[0]["styles"]["names"]) and all(e > 0 for e in per_style.values())
