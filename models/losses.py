@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from live_nst.models.networks import one_hot_weights
+
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"  # the layer quality is reported on (DESIGN.md §7)
 # Training adds relu2_2 so faces keep their structure, not only their layout.
@@ -142,14 +144,17 @@ def region_loss(network, content: torch.Tensor, style_index: torch.Tensor, num_s
         return content.new_zeros(())
     n, _, h, w = content.shape
     other = (style_index + torch.randint(1, num_styles, (n,), device=content.device)) % num_styles
+    # A smooth random field, one blob per ~48 px cell, in standard deviations; a region is
+    # where it lies above a level (within half a deviation of its mean, so both regions
+    # are large), with a soft edge a few pixels wide, as the pipeline's masks have.
     field = F.interpolate(torch.randn(n, 1, max(2, h // 48), max(2, w // 48), device=content.device),
                           size=(h, w), mode="bicubic", align_corners=False)
     field = (field - field.mean((2, 3), keepdim=True)) / field.std((2, 3), keepdim=True).clamp(min=1e-6)
     level = (torch.rand(n, 1, 1, 1, device=content.device) * 2 - 1) * 0.5
     change = (torch.rand(n, 1, 1, 1, device=content.device) * 2 - 1) * max_move
     masks = torch.cat([torch.sigmoid((field - level) * 8), torch.sigmoid((field - level - change) * 8)])
-    first = F.one_hot(style_index, num_styles).float()[:, :, None, None].repeat(2, 1, 1, 1)
-    second = F.one_hot(other, num_styles).float()[:, :, None, None].repeat(2, 1, 1, 1)
+    first = one_hot_weights(style_index.repeat(2), num_styles, 1, 1)
+    second = one_hot_weights(other.repeat(2), num_styles, 1, 1)
     out = network(content.repeat(2, 1, 1, 1), masks * first + (1 - masks) * second)
     moved = F.max_pool2d(((masks[:n] - masks[n:]).abs() > 0.01).float(), 2 * margin + 1, 1, margin)
     steady = 1 - moved
