@@ -10,6 +10,7 @@ channel) these defaults balance content and style at a recognisably stylised res
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,10 @@ class LossWeights:
     temporal: float = 20.0
     lattice: float = 0.0
     region: float = 0.0
+    # Per-layer factors on the style term, in STYLE_LAYERS order. relu5_1 holds most of
+    # what a fast network leaves unmatched (its Gram is the largest term left), so a
+    # recipe may lean on it.
+    style_layers: tuple[float, ...] = (1.0,) * len(STYLE_LAYERS)
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -42,11 +47,14 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / (h * w)
 
 
-def style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum over layers of the mean squared Gram difference. Targets broadcast over N."""
+def style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
+               layer_weights: Mapping[str, float] | None = None) -> torch.Tensor:
+    """Sum over layers of the mean squared Gram difference, each layer times its weight in
+    ``layer_weights`` (default 1). Targets broadcast over N."""
     total = features[next(iter(target_grams))].new_zeros(())
     for name, target in target_grams.items():
-        total = total + F.mse_loss(gram(features[name]), target.expand(features[name].shape[0], -1, -1))
+        factor = layer_weights.get(name, 1.0) if layer_weights else 1.0
+        total = total + factor * F.mse_loss(gram(features[name]), target.expand(features[name].shape[0], -1, -1))
     return total
 
 

@@ -68,12 +68,17 @@ def config_of(ckpt: dict[str, Any], path: str | Path) -> TrainConfig:
     known = {f.name for f in fields(TrainConfig)}
     raw = {k: v for k, v in ckpt["config"].items() if k in known}
     try:
-        raw["weights"] = losses.LossWeights(**ckpt["config"]["weights"])
+        raw["weights"] = _loss_weights(ckpt["config"]["weights"])
         raw["style_paths"] = tuple(raw["style_paths"])
         return TrainConfig(**raw)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{path}: its training recipe cannot be read ({exc}); the checkpoint is damaged or "
                          f"from an incompatible live-nst version") from None
+
+
+def _loss_weights(raw: dict[str, Any]) -> losses.LossWeights:
+    weights = losses.LossWeights(**raw)
+    return replace(weights, style_layers=tuple(float(v) for v in weights.style_layers))
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -105,7 +110,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def _weights(base: losses.LossWeights, args: argparse.Namespace) -> losses.LossWeights:
     given = (("style", args.style_weight), ("temporal", args.temporal_weight), ("lattice", args.lattice_weight),
-             ("region", args.region_weight))
+             ("region", args.region_weight), ("style_layers", getattr(args, "style_layer_weights", None)))
     changes = {k: v for k, v in given if v is not None}
     return replace(base, **changes)
 

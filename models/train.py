@@ -121,13 +121,6 @@ def _load_problem(exc: Exception) -> str:
     return first[:200]
 
 
-def config_from_checkpoint(ckpt: dict, **overrides) -> TrainConfig:
-    raw = dict(ckpt["config"])
-    raw["style_paths"] = tuple(raw["style_paths"])
-    raw["weights"] = losses.LossWeights(**raw["weights"])
-    return replace(TrainConfig(**raw), **{k: v for k, v in overrides.items() if v is not None})
-
-
 def learning_rate(lr: float, progress: float) -> float:
     """Cosine decay from ``lr`` to a tenth of it as ``progress`` goes from 0 to 1."""
     progress = min(1.0, max(0.0, progress))
@@ -284,7 +277,8 @@ def _step(model, vgg, targets, content, face_mask, config: TrainConfig, autocast
         "content": torch.stack([losses.weighted_content_loss(out_feats[name], content_feats[name].float(),
                                                              1.0 + config.face_weight * face_mask)
                                 for name in losses.TRAIN_CONTENT_LAYERS]).sum(),
-        "style": losses.style_loss(out_feats, per_sample),
+        "style": losses.style_loss(out_feats, per_sample,
+                                   dict(zip(losses.STYLE_LAYERS, config.weights.style_layers))),
         "tv": losses.total_variation(styled),
         "temporal": losses.temporal_loss(model, content, styled, weights),
         "lattice": losses.lattice_loss(styled),

@@ -80,6 +80,17 @@ def test_style_loss_broadcasts_one_target_over_the_batch(vgg):
     assert float(losses.style_loss(feats, target)) < 1e-8 * apart
 
 
+def test_style_layer_weights_scale_each_layers_term(vgg):
+    image, other = (torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed)) for seed in (5, 6))
+    with torch.no_grad():
+        feats, target = vgg(image), {k: losses.gram(v) for k, v in vgg(other).items() if k in losses.STYLE_LAYERS}
+    per_layer = {name: float(losses.style_loss(feats, {name: target[name]})) for name in losses.STYLE_LAYERS}
+    deep = {**dict.fromkeys(losses.STYLE_LAYERS, 1.0), "relu5_1": 3.0, "relu1_1": 0.0}
+    expected = sum(per_layer.values()) + 2 * per_layer["relu5_1"] - per_layer["relu1_1"]
+    assert float(losses.style_loss(feats, target, deep)) == pytest.approx(expected, rel=1e-5)
+    assert float(losses.style_loss(feats, target)) == pytest.approx(sum(per_layer.values()), rel=1e-5)
+
+
 def test_total_variation_is_zero_for_flat_images_only():
     assert float(losses.total_variation(torch.full((1, 3, 16, 16), 0.3))) == 0.0
     ramp = torch.linspace(0, 1, 16).expand(1, 3, 16, 16)

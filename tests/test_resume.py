@@ -47,6 +47,24 @@ def test_resume_writes_where_the_command_line_says(checkpoint, tmp_path):
     assert config.out_dir == "runs/train" and config.steps == 80 and config.size == 64
 
 
+def test_resume_keeps_the_style_layer_weights_unless_told(checkpoint, tmp_path):
+    path, photos = checkpoint
+    assert _config("--resume", str(path), "--content-dir", str(photos)).weights.style_layers == (1.0,) * 5
+    leaning = _config("--resume", str(path), "--content-dir", str(photos), "--style-layer-weights", "1,1,1,1,3")
+    assert leaning.weights.style_layers == (1.0, 1.0, 1.0, 1.0, 3.0)
+    model = build_network("painter", 1)
+    again = tmp_path / "again.ckpt"
+    save_checkpoint(again, model, torch.optim.Adam(model.parameters()), 11, leaning, [])
+    resumed = _config("--resume", str(again), "--content-dir", str(photos))
+    assert resumed.weights.style_layers == leaning.weights.style_layers
+
+
+@pytest.mark.parametrize("text", ["1,1,1,3", "1,1,1,1,-1", "1,1,1,1,x", "1,1,1,1,inf"])
+def test_style_layer_weights_must_be_five_non_negative_numbers(text, capsys):
+    assert main(["train", "--style-layer-weights", text]) == 2
+    assert "five non-negative numbers" in capsys.readouterr().err
+
+
 def test_resume_uses_the_pictures_it_names_and_warns_when_an_artwork_changed(checkpoint, tmp_path, caplog):
     path, photos = checkpoint
     with caplog.at_level("WARNING"):
