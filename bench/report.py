@@ -162,6 +162,7 @@ def fidelity_table(section: dict) -> str:
     text = _table(["style", "style loss net", "Gatys", "net / Gatys", "gap closed", "content loss net",
                    "Gatys"], rows) + (f"\n\n{section['size']} px photos, artwork {section['style_size']} px, "
                                       f"Gatys {section['gatys_steps']} L-BFGS steps.")
+    text += _style_by_layer(section.get("summary") or {}) + _baseline_line(section)
     faces = section.get("faces_kept")
     if faces:
         paths = [(key, name) for key, name in (("network", "network alone, whole frame"),
@@ -173,6 +174,25 @@ def fidelity_table(section: dict) -> str:
                                   for key, name in paths])
         text += f"\n\nOn {len(faces['photos_with_a_face'])} held-out portraits with a face."
     return text
+
+
+def _baseline_line(section: dict) -> str:
+    summary = section.get("summary") or {}
+    if summary.get("baseline_style_ratio") is None:
+        return ""
+    return (f"\n\nBaseline {Path(section['baseline_model']).name}, same photos and Gatys images: style "
+            f"{_f(summary['baseline_style_ratio'], '.3f')}x, content {_f(summary['baseline_content_ratio'], '.3f')}x "
+            f"Gatys (this model: {_f(summary['style_ratio'], '.3f')}x, {_f(summary['content_ratio'], '.3f')}x).")
+
+
+def _style_by_layer(summary: dict) -> str:
+    """The style loss of all pairs split by VGG layer, network beside Gatys."""
+    network, gatys = summary.get("style_by_layer_network"), summary.get("style_by_layer_gatys")
+    if not network or not gatys:
+        return ""
+    return "\n\n" + _table(["style loss by layer (mean over pairs)", *network],
+                            [["network", *(_f(v, ".3g") for v in network.values())],
+                             ["Gatys", *(_f(gatys[k], ".3g") for k in network)]])
 
 
 def adaptive_table(section: dict) -> str:

@@ -132,7 +132,11 @@ def test_fidelity_losses_beside_gatys(quick_report):
         for pair in entry["pairs"]:
             for key in ("network", "gatys"):
                 assert pair[key]["style"] > 0 and pair[key]["content"] >= 0
+                assert sum(pair[key]["style_by_layer"].values()) == pytest.approx(pair[key]["style"], rel=1e-4)
+                assert list(pair[key]["style_by_layer"]) == section["style_layers"]
             assert pair["photo_unstyled"]["content"] == pytest.approx(0.0, abs=1e-6)
+    _, out = quick_report
+    assert "| style loss by layer (mean over pairs) | relu1_1 |" in (out / "report.md").read_text(encoding="utf-8")
     review = section["review"]
     rows = [cv2.imread(path) for path in review["sheets"].values()]
     assert len(rows) == len(section["styles"]) and all(sheet is not None for sheet in rows)
@@ -346,3 +350,30 @@ def test_pack_measures_read_what_the_model_cards_need():
         assert style.photos and style.summary.style_loss_network and style.summary.style_gap_closed is not None
     empty = PackMeasures.from_json({"sections": {}})
     assert empty.network_times == () and empty.fidelity == {} and empty.fidelity_setup.size is None
+
+
+@pytest.mark.train
+def test_fidelity_scores_a_baseline_against_the_same_gatys_images(tmp_path):
+    """The baseline's ratios in the model's run are the ones it gets measured alone (same
+    photos, artwork scale and Gatys images), and they are its own, not the model's."""
+    pytest.importorskip("torch")
+    from live_nst.artworks import shipped_artworks
+    from live_nst.bench.fidelity import measure_fidelity
+    from live_nst.catalog import packaged_styles_dir
+
+    baseline = Path(__file__).resolve().parents[1] / "bench" / "baselines" / "pack-2026-12-02.onnx"
+    model = packaged_styles_dir() / "pack.onnx"
+    if not (baseline.is_file() and model.is_file() and SHARED_DATA.is_dir()):
+        pytest.skip("needs the shipped pack, the 2026-12-02 baseline and the measurement data")
+    photo = sorted((SHARED_DATA / "portraits" / "images").glob("*.jpg"))[:1]
+    artwork = {"starry_night": shipped_artworks()["starry_night"]}
+    setup = dict(size=64, gatys_steps=2, style_size=96, device="cpu")
+    joint = measure_fidelity(model, artwork, photo, baseline_path=baseline, **setup)
+    alone = measure_fidelity(baseline, artwork, photo, **setup)
+    summary = joint["summary"]
+    assert summary["baseline_style_ratio"] == pytest.approx(alone["summary"]["style_ratio"], rel=1e-4)
+    assert summary["baseline_content_ratio"] == pytest.approx(alone["summary"]["content_ratio"], rel=1e-4)
+    assert summary["baseline_style_ratio"] != pytest.approx(summary["style_ratio"], rel=1e-3)
+    from live_nst.bench.report import fidelity_table
+
+    assert "Baseline pack-2026-12-02.onnx, same photos and Gatys images" in fidelity_table(joint)
