@@ -75,7 +75,7 @@ def _network_output(model, content, style_index: int):
     return torch.from_numpy(out).to(content.device)
 
 
-def _scores(vgg, image, content_feats, style_grams) -> dict[str, float]:
+def _scores(vgg, image, content_feats, style_grams) -> dict[str, Any]:
     import torch
 
     from live_nst.models import losses
@@ -116,7 +116,7 @@ def _score_pair(vgg, model, style_index: int, photo: Path, artwork: Path, size: 
     return pair
 
 
-def _summarise(pairs: list[dict]) -> dict[str, float]:
+def _summarise(pairs: list[dict]) -> dict[str, Any]:
     def geomean(values: list[float]) -> float:
         values = [v for v in values if v > 0 and math.isfinite(v)]
         return float(math.exp(sum(math.log(v) for v in values) / len(values))) if values else float("nan")
