@@ -34,9 +34,8 @@ class LossWeights:
     temporal: float = 20.0
     lattice: float = 0.0
     region: float = 0.0
-    # Per-layer factors on the style term, in STYLE_LAYERS order. relu5_1 holds most of
-    # what a fast network leaves unmatched (its Gram is the largest term left), so a
-    # recipe may lean on it.
+    # Per-layer factors on the style term, in STYLE_LAYERS order: where a network falls
+    # short of Gatys differs by layer (the bench's "style loss by layer").
     style_layers: tuple[float, ...] = (1.0,) * len(STYLE_LAYERS)
 
 

@@ -110,7 +110,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def _weights(base: losses.LossWeights, args: argparse.Namespace) -> losses.LossWeights:
     given = (("style", args.style_weight), ("temporal", args.temporal_weight), ("lattice", args.lattice_weight),
-             ("region", args.region_weight), ("style_layers", getattr(args, "style_layer_weights", None)))
+             ("region", args.region_weight), ("style_layers", args.style_layer_weights))
     changes = {k: v for k, v in given if v is not None}
     return replace(base, **changes)
 
