@@ -116,6 +116,11 @@ def _score_pair(vgg, model, style_index: int, photo: Path, artwork: Path, size: 
     return pair
 
 
+def _mean_by_layer(pairs: list[dict], who: str) -> dict[str, float]:
+    return {layer: float(np.mean([p[who]["style_by_layer"][layer] for p in pairs]))
+            for layer in pairs[0][who]["style_by_layer"]}
+
+
 def _summarise(pairs: list[dict]) -> dict[str, Any]:
     def geomean(values: list[float]) -> float:
         values = [v for v in values if v > 0 and math.isfinite(v)]
@@ -127,6 +132,7 @@ def _summarise(pairs: list[dict]) -> dict[str, Any]:
                                          if p["gatys"]["style"]]),
         "baseline_content_ratio": geomean([p["baseline"]["content"] / p["gatys"]["content"] for p in with_baseline
                                            if p["gatys"]["content"]]),
+        "style_by_layer_baseline": _mean_by_layer(with_baseline, "baseline"),
     }
     return {
         **baseline,
@@ -138,9 +144,8 @@ def _summarise(pairs: list[dict]) -> dict[str, Any]:
         "content_ratio": geomean([p["network"]["content"] / p["gatys"]["content"]
                                   for p in pairs if p["gatys"]["content"]]),
         "style_gap_closed": float(np.nanmean([p["style_gap_closed"] for p in pairs])),
-        **{f"style_by_layer_{who}": {layer: float(np.mean([p[who]["style_by_layer"][layer] for p in pairs]))
-                                     for layer in pairs[0][who]["style_by_layer"]}
-           for who in ("network", "gatys")},
+        "style_by_layer_network": _mean_by_layer(pairs, "network"),
+        "style_by_layer_gatys": _mean_by_layer(pairs, "gatys"),
     }
 
 

@@ -190,9 +190,9 @@ def _style_by_layer(summary: dict) -> str:
     network, gatys = summary.get("style_by_layer_network"), summary.get("style_by_layer_gatys")
     if not network or not gatys:
         return ""
+    rows = [("network", network), ("baseline", summary.get("style_by_layer_baseline")), ("Gatys", gatys)]
     return "\n\n" + _table(["style loss by layer (mean over pairs)", *network],
-                            [["network", *(_f(v, ".3g") for v in network.values())],
-                             ["Gatys", *(_f(gatys[k], ".3g") for k in network)]])
+                            [[who, *(_f(values[k], ".3g") for k in network)] for who, values in rows if values])
 
 
 def adaptive_table(section: dict) -> str:

@@ -376,4 +376,8 @@ def test_fidelity_scores_a_baseline_against_the_same_gatys_images(tmp_path):
     assert summary["baseline_style_ratio"] != pytest.approx(summary["style_ratio"], rel=1e-3)
     from live_nst.bench.report import fidelity_table
 
-    assert "Baseline pack-2026-12-02.onnx, same photos and Gatys images" in fidelity_table(joint)
+    assert summary["style_by_layer_baseline"] == pytest.approx(alone["summary"]["style_by_layer_network"], rel=1e-4)
+    assert sum(summary["style_by_layer_baseline"].values()) == pytest.approx(
+        joint["styles"]["starry_night"]["pairs"][0]["baseline"]["style"], rel=1e-4)
+    table = fidelity_table(joint)
+    assert "Baseline pack-2026-12-02.onnx, same photos and Gatys images" in table and "| baseline |" in table
