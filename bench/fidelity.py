@@ -82,9 +82,9 @@ def _scores(vgg, image, content_feats, style_grams) -> dict[str, Any]:
 
     with torch.no_grad():
         feats = vgg(image)
-        # Layer by layer too: which scale of the artwork's texture the network misses.
+        # Layer by layer (which scale of the artwork's texture is missed); the style loss is their sum.
         by_layer = {name: float(losses.style_loss(feats, {name: target})) for name, target in style_grams.items()}
-        return {"style": float(losses.style_loss(feats, style_grams)), "style_by_layer": by_layer,
+        return {"style": sum(by_layer.values()), "style_by_layer": by_layer,
                 "content": float(losses.content_loss(feats, content_feats))}
 
 

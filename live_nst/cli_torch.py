@@ -8,6 +8,7 @@ holds to :class:`live_nst.models.train.TrainConfig` and ``GatysConfig``.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ def layer_weights(text: str) -> tuple[float, ...]:
         values = tuple(float(part) for part in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != 5 or any(not v >= 0 or v == float("inf") for v in values):
+    if len(values) != 5 or not all(math.isfinite(v) and v >= 0 for v in values):
         raise argparse.ArgumentTypeError(f"expected five non-negative numbers such as 1,1,1,1,3, got {text!r}")
     return values
 
