@@ -171,6 +171,9 @@ def _add_train(sub: Any, options, output_option, number_type) -> None:
     p.add_argument("--arch", default=t["arch"], choices=("painter", "mobile", "johnson"),
                    help=f"network: painter (68 k parameters), mobile (34 k, fastest) or johnson (1.7 M, for a "
                         f"GPU) (default {t['arch']})")
+    p.add_argument("--res-blocks", type=number_type(int, 1, 64), metavar="N",
+                   help="residual blocks at the network's deepest level (default: the architecture's); with "
+                        "--resume, more than the checkpoint's grows it, the new blocks starting as the identity")
     px = number_type(int, MIN_IMAGE_PX, 4096)
     p.add_argument("--size", type=px, metavar="PX", help=f"side of the photo crops, px (default {t['size']})")
     p.add_argument("--style-size", type=px, metavar="PX",

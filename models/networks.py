@@ -24,7 +24,7 @@ background in different styles, and a style switch cross-fades by moving the wei
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import cast
 
 import torch
@@ -53,10 +53,12 @@ ARCHS = {
 DEFAULT_ARCH = "painter"
 
 
-def build_network(arch: str, num_styles: int) -> nn.Module:
+def build_network(arch: str, num_styles: int, res_blocks: int | None = None) -> nn.Module:
+    """A new network; ``res_blocks`` overrides the architecture's number of residual blocks."""
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {sorted(ARCHS)}")
-    return _network(ARCHS[arch](num_styles))
+    config = ARCHS[arch](num_styles)
+    return _network(config if res_blocks is None else replace(config, res_blocks=res_blocks))
 
 
 def network_from_config(config: dict) -> nn.Module:
@@ -67,6 +69,24 @@ def network_from_config(config: dict) -> nn.Module:
 
 def _network(config: ArchConfig) -> nn.Module:
     return PainterNetwork(config) if config.name == "painter" else StyleNetwork(config)
+
+
+def with_res_blocks(network: nn.Module, res_blocks: int) -> nn.Module:
+    """The trained ``network`` grown to ``res_blocks`` residual blocks: its own weights,
+    then new blocks that start as the identity (their last norm's scale and shift are
+    zero), so it paints exactly as before until training moves them. Capacity is added
+    to a trained network instead of training a bigger one from the start."""
+    config = cast(ArchConfig, network.config)
+    if res_blocks < config.res_blocks:
+        raise ValueError(f"a network cannot lose residual blocks ({config.res_blocks} -> {res_blocks})")
+    grown = _network(replace(config, res_blocks=res_blocks))
+    grown.load_state_dict(network.state_dict(), strict=False)
+    with torch.no_grad():
+        for block in list(cast(nn.ModuleList, grown.blocks))[config.res_blocks:]:
+            norm = cast(ResidualBlock, block).second.norm
+            norm.scale.zero_()
+            norm.shift.zero_()
+    return grown
 
 
 class ConditionalInstanceNorm(nn.Module):

@@ -85,7 +85,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The recipe ``live-nst train`` runs: a new one from the options, or a checkpoint's
     (``--resume``) with the options given on top."""
     overrides = {name: getattr(args, name) for name in
-                 ("size", "steps", "batch", "lr", "checkpoint_every", "style_size", "face_weight")}
+                 ("size", "steps", "batch", "lr", "checkpoint_every", "style_size", "face_weight", "res_blocks")}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     out_dir = args.output or OUT_DIR_DEFAULT
     if not args.resume:
@@ -101,6 +101,10 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.arch and args.arch != arch:
         raise ConfigError(f"{args.resume} holds a '{arch}' network; --arch {args.arch} cannot resume it (leave "
                           f"--arch out, or start a new run without --resume)")
+    blocks = ckpt["arch"].get("res_blocks")
+    if args.res_blocks is not None and isinstance(blocks, int) and args.res_blocks < blocks:
+        raise ConfigError(f"{args.resume} holds {blocks} residual blocks; --res-blocks {args.res_blocks} would "
+                          f"remove trained ones (give {blocks} or more: added blocks start as the identity)")
     style_paths = _resumed_artworks(args, ckpt)
     content_dir = _content_dir(args.content_dir or base.content_dir,
                                "--content-dir" if args.content_dir else f"the photos folder {args.resume} names")

@@ -15,6 +15,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 import torch
 from tqdm import tqdm
@@ -23,7 +24,14 @@ from live_nst.assets import sha256_of
 from live_nst.errors import InputError, ModelError
 from live_nst.models import losses
 from live_nst.models.data import RandomCrops, find_faces, list_images, load_image
-from live_nst.models.networks import DEFAULT_ARCH, build_network, network_from_config, one_hot_weights
+from live_nst.models.networks import (
+    DEFAULT_ARCH,
+    ArchConfig,
+    build_network,
+    network_from_config,
+    one_hot_weights,
+    with_res_blocks,
+)
 from live_nst.models.vgg import VGGFeatures
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,9 @@ class TrainConfig:
     # More style than the Gatys default: the face term below keeps the person.
     weights: losses.LossWeights = field(default_factory=lambda: losses.LossWeights(style=4.0, lattice=3e4, region=2e3))
     face_weight: float = 4.0  # extra content weight inside face boxes (0: none)
+    # Residual blocks at the deepest level (None: the architecture's). A resumed network
+    # with fewer grows to this many, the new blocks starting as the identity.
+    res_blocks: int | None = None
     checkpoint_every: int = 100
     out_dir: str = "runs/train"
     seed: int = 0
@@ -151,6 +162,15 @@ class Schedule:
         return step >= self.config.steps or (self.budget_s is not None and self.progress(step) >= 1.0)
 
 
+def _optimizer_state_for(saved: dict, saved_names: list[str], names: list[str]) -> dict:
+    """A saved Adam state laid out for the parameters ``names``: each keeps its moments
+    by name, and a grown network's new parameters start without any."""
+    index = {name: i for i, name in enumerate(saved_names)}
+    state = {j: saved["state"][index[name]] for j, name in enumerate(names)
+             if name in index and index[name] in saved["state"]}
+    return {"state": state, "param_groups": [{**saved["param_groups"][0], "params": list(range(len(names)))}]}
+
+
 def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
@@ -198,13 +218,20 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto",
     random.seed(config.seed + rank)
 
     ckpt = load_checkpoint(resume) if resume else None
-    model = network_from_config(ckpt["arch"]) if ckpt else build_network(config.arch, len(config.style_paths))
+    model = (network_from_config(ckpt["arch"]) if ckpt else
+             build_network(config.arch, len(config.style_paths), config.res_blocks))
+    saved_names = [name for name, _ in model.named_parameters()]
     if ckpt:
         model.load_state_dict(ckpt["model"])
+        blocks = cast(ArchConfig, model.config).res_blocks
+        if config.res_blocks is not None and config.res_blocks != blocks:
+            log.info("growing the network from %d to %d residual blocks", blocks, config.res_blocks)
+            model = with_res_blocks(model, config.res_blocks)
     model.to(dev).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     if ckpt:
-        optimizer.load_state_dict(ckpt["optimizer"])
+        names = [name for name, _ in model.named_parameters()]
+        optimizer.load_state_dict(_optimizer_state_for(ckpt["optimizer"], saved_names, names))
     start, history = (ckpt["step"], ckpt["history"]) if ckpt else (0, [])
     # A resumed run must not replay the crops and style draws of step 0.
     torch.manual_seed(config.seed + rank + 1_000_003 * start)

@@ -94,3 +94,20 @@ def test_smooth_upsample_keeps_the_parameters_and_older_configs_build_without_it
     image, weights = torch.rand(1, 3, 32, 40), torch.full((1, 2, 32, 40), 0.5)
     with torch.no_grad():
         assert not torch.allclose(older(image, weights), smooth(image, weights))
+
+
+def test_a_grown_network_paints_as_before_until_trained():
+    from live_nst.models.networks import one_hot_weights, with_res_blocks
+    torch.manual_seed(0)
+    trained = PainterNetwork(ArchConfig("painter", 2, (4, 8, 8), 2, pad=2, smooth_upsample=True)).eval()
+    for param in trained.parameters():  # as after training: no norm is at its identity start
+        torch.nn.init.normal_(param, std=0.3)
+    grown = with_res_blocks(trained, 4).eval()
+    assert len(grown.blocks) == 4 and grown.config.res_blocks == 4
+    image, weights = torch.rand(1, 3, 24, 40), one_hot_weights(torch.tensor([1]), 2, 24, 40)
+    with torch.no_grad():
+        assert torch.allclose(grown(image, weights), trained(image, weights), atol=1e-6)
+        grown.blocks[3].second.norm.scale.fill_(1.0)  # one step of training later: the new block paints
+        assert not torch.allclose(grown(image, weights), trained(image, weights), atol=1e-3)
+    with pytest.raises(ValueError, match="cannot lose"):
+        with_res_blocks(trained, 1)

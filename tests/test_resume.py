@@ -125,3 +125,11 @@ def test_an_unwritable_output_folder_stops_training_before_it_starts(tmp_path, c
                  "-o", str(tmp_path / "afile" / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "afile is not a folder" in err[0], err
+
+
+def test_resume_grows_the_network_but_never_shrinks_it(checkpoint, capsys):
+    path, photos = checkpoint
+    assert _config("--resume", str(path), "--content-dir", str(photos)).res_blocks is None
+    assert _config("--resume", str(path), "--content-dir", str(photos), "--res-blocks", "7").res_blocks == 7
+    assert main(["train", "--resume", str(path), "--content-dir", str(photos), "--res-blocks", "3"]) == 2
+    assert "would remove trained ones" in capsys.readouterr().err

@@ -77,6 +77,22 @@ def test_resume_continues_from_the_checkpoint_step(first_run):
     assert changed, "resuming did not train the model any further"
 
 
+def test_a_resumed_run_grows_the_network_and_keeps_the_trained_moments(first_run, tmp_path):
+    config, path, _ = first_run
+    saved = tmp_path / "saved.ckpt"
+    shutil.copy(path, saved)  # as the run left it (another test may have resumed it since)
+    before = load_checkpoint(saved)
+    blocks, step = before["arch"]["res_blocks"], before["step"]
+    grown = load_checkpoint(train(replace(config, steps=step + 1, res_blocks=blocks + 2,
+                                          out_dir=str(tmp_path / "grown")), resume=str(saved), device="cpu"))
+    assert grown["arch"]["res_blocks"] == blocks + 2 and grown["config"]["res_blocks"] == blocks + 2
+    new = [k for k in grown["model"] if k not in before["model"]]
+    assert new and all(k.startswith((f"blocks.{blocks}.", f"blocks.{blocks + 1}.")) for k in new)
+    # Adam counts every step for the trained parameters, one for the new ones.
+    adam_steps = sorted({float(s["step"]) for s in grown["optimizer"]["state"].values()})
+    assert adam_steps == [1.0, float(step + 1)]
+
+
 def test_resume_at_the_final_step_changes_nothing(first_run, tmp_path):
     config, path, _ = first_run
     done = tmp_path / "done.ckpt"
