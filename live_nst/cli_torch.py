@@ -23,15 +23,17 @@ MIN_IMAGE_PX = 32  # smaller pictures leave VGG-19's deepest layers nothing to s
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then the CPU), cpu, cuda, cuda:N or mps (default auto)"
 
 
-def layer_weights(text: str) -> tuple[float, ...]:
-    """An argparse type for --style-layer-weights: five non-negative numbers, comma-separated."""
-    try:
-        values = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 5 or not all(math.isfinite(v) and v >= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected five non-negative numbers such as 1,1,1,1,3, got {text!r}")
-    return values
+def layer_weights(count: int, example: str):
+    """An argparse type for per-layer weights: ``count`` non-negative numbers, comma-separated."""
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(float(part) for part in text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != count or not all(math.isfinite(v) and v >= 0 for v in values):
+            raise argparse.ArgumentTypeError(f"expected {count} non-negative numbers such as {example}, got {text!r}")
+        return values
+    return parse
 
 
 def torch_device(text: str) -> str:
@@ -186,9 +188,11 @@ def _add_train(sub: Any, options, output_option, number_type) -> None:
                    help=f"extra content weight on faces in the photos (default {t['face_weight']:g}; 0: none)")
     p.add_argument("--style-weight", type=number_type(float, 0), metavar="W",
                    help=f"style loss weight (default {t['style_weight']:g})")
-    p.add_argument("--style-layer-weights", type=layer_weights, metavar="W1,..,W5",
+    p.add_argument("--style-layer-weights", type=layer_weights(5, "1,1,1,1,3"), metavar="W1,..,W5",
                    help="factors on the style term of relu1_1, relu2_1, relu3_1, relu4_1 and relu5_1 "
                         "(default 1,1,1,1,1)")
+    p.add_argument("--content-layer-weights", type=layer_weights(2, "0.5,1"), metavar="W1,W2",
+                   help="factors on the content term of relu2_2 (the faces' structure) and relu4_2 (default 1,1)")
     p.add_argument("--temporal-weight", type=number_type(float, 0), metavar="W",
                    help=f"weight of staying steady under small motion (default {t['temporal_weight']:g})")
     p.add_argument("--lattice-weight", type=number_type(float, 0), metavar="W",

@@ -37,6 +37,9 @@ class LossWeights:
     # Per-layer factors on the style term, in STYLE_LAYERS order: where a network falls
     # short of Gatys differs by layer (the bench's "style loss by layer").
     style_layers: tuple[float, ...] = (1.0,) * len(STYLE_LAYERS)
+    # Per-layer factors on the training content term, in TRAIN_CONTENT_LAYERS order:
+    # relu2_2 keeps faces' structure, relu4_2 is the layer quality is reported on.
+    content_layers: tuple[float, ...] = (1.0,) * len(TRAIN_CONTENT_LAYERS)
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -67,6 +70,15 @@ def weighted_content_loss(features: torch.Tensor, target: torch.Tensor, weight_m
     resolution is area-averaged to the features' size. A map of ones gives the MSE."""
     weights = F.adaptive_avg_pool2d(weight_map, (features.shape[-2], features.shape[-1]))
     return (weights * (features - target) ** 2).mean()
+
+
+def training_content_loss(features: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
+                          weight_map: torch.Tensor, layer_weights: tuple[float, ...] | None = None) -> torch.Tensor:
+    """The training content term: ``weighted_content_loss`` summed over
+    TRAIN_CONTENT_LAYERS, each times its factor in ``layer_weights`` (default all 1)."""
+    factors = layer_weights or (1.0,) * len(TRAIN_CONTENT_LAYERS)
+    return torch.stack([factor * weighted_content_loss(features[name], target[name], weight_map)
+                        for name, factor in zip(TRAIN_CONTENT_LAYERS, factors, strict=True)]).sum()
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

@@ -78,7 +78,8 @@ def config_of(ckpt: dict[str, Any], path: str | Path) -> TrainConfig:
 
 def _loss_weights(raw: dict[str, Any]) -> losses.LossWeights:
     weights = losses.LossWeights(**raw)
-    return replace(weights, style_layers=tuple(float(v) for v in weights.style_layers))
+    return replace(weights, style_layers=tuple(float(v) for v in weights.style_layers),
+                   content_layers=tuple(float(v) for v in weights.content_layers))
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -114,7 +115,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def _weights(base: losses.LossWeights, args: argparse.Namespace) -> losses.LossWeights:
     given = (("style", args.style_weight), ("temporal", args.temporal_weight), ("lattice", args.lattice_weight),
-             ("region", args.region_weight), ("style_layers", args.style_layer_weights))
+             ("region", args.region_weight), ("style_layers", args.style_layer_weights),
+             ("content_layers", args.content_layer_weights))
     changes = {k: v for k, v in given if v is not None}
     return replace(base, **changes)
 

@@ -91,6 +91,20 @@ def test_style_layer_weights_scale_each_layers_term(vgg):
     assert float(losses.style_loss(feats, target)) == pytest.approx(sum(per_layer.values()), rel=1e-5)
 
 
+def test_content_layer_weights_scale_each_layers_term(vgg):
+    image, other = (torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed)) for seed in (7, 8))
+    faces = torch.zeros(1, 1, 32, 32)
+    faces[..., 8:20, 8:20] = 4.0
+    with torch.no_grad():
+        feats, target = vgg(image), vgg(other)
+    per_layer = {name: float(losses.weighted_content_loss(feats[name], target[name], 1.0 + faces))
+                 for name in losses.TRAIN_CONTENT_LAYERS}
+    assert float(losses.training_content_loss(feats, target, 1.0 + faces)) == \
+        pytest.approx(sum(per_layer.values()), rel=1e-5)
+    lighter = float(losses.training_content_loss(feats, target, 1.0 + faces, (0.5, 2.0)))
+    assert lighter == pytest.approx(0.5 * per_layer["relu2_2"] + 2.0 * per_layer["relu4_2"], rel=1e-5)
+
+
 def test_total_variation_is_zero_for_flat_images_only():
     assert float(losses.total_variation(torch.full((1, 3, 16, 16), 0.3))) == 0.0
     ramp = torch.linspace(0, 1, 16).expand(1, 3, 16, 16)

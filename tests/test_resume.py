@@ -62,7 +62,24 @@ def test_resume_keeps_the_style_layer_weights_unless_told(checkpoint, tmp_path):
 @pytest.mark.parametrize("text", ["1,1,1,3", "1,1,1,1,-1", "1,1,1,1,x", "1,1,1,1,inf"])
 def test_style_layer_weights_must_be_five_non_negative_numbers(text, capsys):
     assert main(["train", "--style-layer-weights", text]) == 2
-    assert "five non-negative numbers" in capsys.readouterr().err
+    assert "5 non-negative numbers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["1", "1,1,1", "-1,1", "nan,1"])
+def test_content_layer_weights_must_be_two_non_negative_numbers(text, capsys):
+    assert main(["train", f"--content-layer-weights={text}"]) == 2
+    assert "2 non-negative numbers" in capsys.readouterr().err
+
+
+def test_resume_keeps_the_content_layer_weights_unless_told(checkpoint, tmp_path):
+    path, photos = checkpoint
+    assert _config("--resume", str(path), "--content-dir", str(photos)).weights.content_layers == (1.0, 1.0)
+    lighter = _config("--resume", str(path), "--content-dir", str(photos), "--content-layer-weights", "0.5,1")
+    assert lighter.weights.content_layers == (0.5, 1.0)
+    model = build_network("painter", 1)
+    again = tmp_path / "again.ckpt"
+    save_checkpoint(again, model, torch.optim.Adam(model.parameters()), 11, lighter, [])
+    assert _config("--resume", str(again), "--content-dir", str(photos)).weights.content_layers == (0.5, 1.0)
 
 
 def test_resume_uses_the_pictures_it_names_and_warns_when_an_artwork_changed(checkpoint, tmp_path, caplog):
