@@ -23,7 +23,7 @@ MIN_IMAGE_PX = 32  # smaller pictures leave VGG-19's deepest layers nothing to s
 DEVICE_HELP = "auto (CUDA, then Apple MPS, then the CPU), cpu, cuda, cuda:N or mps (default auto)"
 
 
-def layer_weights(count: int, example: str):
+def layer_weights(count: int, example: str) -> Callable[[str], tuple[float, ...]]:
     """An argparse type for per-layer weights: ``count`` non-negative numbers, comma-separated."""
     def parse(text: str) -> tuple[float, ...]:
         try:
