@@ -300,9 +300,10 @@ def _step(model, vgg, targets, content, face_mask, config: TrainConfig, autocast
             content_feats = vgg(content)
     out_feats = {k: v.float() for k, v in out_feats.items()}
     per_sample = {name: t[index] for name, t in targets.items()}
+    content_targets = {name: content_feats[name].float() for name in losses.TRAIN_CONTENT_LAYERS}
     return {
-        "content": losses.training_content_loss(out_feats, {k: v.float() for k, v in content_feats.items()},
-                                                1.0 + config.face_weight * face_mask, config.weights.content_layers),
+        "content": losses.training_content_loss(out_feats, content_targets, 1.0 + config.face_weight * face_mask,
+                                                config.weights.content_layers),
         "style": losses.style_loss(out_feats, per_sample,
                                    dict(zip(losses.STYLE_LAYERS, config.weights.style_layers))),
         "tv": losses.total_variation(styled),
