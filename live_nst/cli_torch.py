@@ -186,6 +186,10 @@ def _add_train(sub: Any, options, output_option, number_type) -> None:
                    help=f"Adam learning rate, decaying to a tenth (default {t['lr']:g})")
     p.add_argument("--face-weight", type=number_type(float, 0), metavar="W",
                    help=f"extra content weight on faces in the photos (default {t['face_weight']:g}; 0: none)")
+    p.add_argument("--balance-styles", action=argparse.BooleanOptionalAction,
+                   help="weigh each style's losses against that style's own running mean, so artworks with "
+                        "small Gram matrices get as much of the network as those with large ones (default off; "
+                        "with --resume, the checkpoint's)")
     p.add_argument("--style-weight", type=number_type(float, 0), metavar="W",
                    help=f"style loss weight (default {t['style_weight']:g})")
     p.add_argument("--style-layer-weights", type=layer_weights(5, "1,1,1,1,3"), metavar="W1,..,W5",

@@ -53,10 +53,17 @@ def style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.
                layer_weights: Mapping[str, float] | None = None) -> torch.Tensor:
     """Sum over layers of the mean squared Gram difference, each layer times its weight in
     ``layer_weights`` (default 1). Targets broadcast over N."""
-    total = features[next(iter(target_grams))].new_zeros(())
+    return style_loss_per_sample(features, target_grams, layer_weights).mean()
+
+
+def style_loss_per_sample(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
+                          layer_weights: Mapping[str, float] | None = None) -> torch.Tensor:
+    """``style_loss`` of each image of the batch: (N,)."""
+    total = features[next(iter(target_grams))].new_zeros(features[next(iter(target_grams))].shape[0])
     for name, target in target_grams.items():
         factor = layer_weights.get(name, 1.0) if layer_weights else 1.0
-        total = total + factor * F.mse_loss(gram(features[name]), target.expand(features[name].shape[0], -1, -1))
+        squared = (gram(features[name]) - target.expand(features[name].shape[0], -1, -1)) ** 2
+        total = total + factor * squared.mean((1, 2))
     return total
 
 
@@ -66,19 +73,20 @@ def content_loss(features: dict[str, torch.Tensor], target: dict[str, torch.Tens
 
 
 def weighted_content_loss(features: torch.Tensor, target: torch.Tensor, weight_map: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference weighted per pixel; ``weight_map`` (N, 1, H, W) at image
-    resolution is area-averaged to the features' size. A map of ones gives the MSE."""
+    """Mean squared difference weighted per pixel, for each image of the batch: (N,).
+    ``weight_map`` (N, 1, H, W) at image resolution is area-averaged to the features'
+    size. A map of ones gives the MSE."""
     weights = F.adaptive_avg_pool2d(weight_map, (features.shape[-2], features.shape[-1]))
-    return (weights * (features - target) ** 2).mean()
+    return (weights * (features - target) ** 2).mean((1, 2, 3))
 
 
 def training_content_loss(features: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
                           weight_map: torch.Tensor, layer_weights: tuple[float, ...] | None = None) -> torch.Tensor:
-    """The training content term: ``weighted_content_loss`` summed over
-    TRAIN_CONTENT_LAYERS, each times its factor in ``layer_weights`` (default all 1)."""
+    """The training content term of each image, (N,): ``weighted_content_loss`` summed
+    over TRAIN_CONTENT_LAYERS, each times its factor in ``layer_weights`` (default all 1)."""
     factors = layer_weights or (1.0,) * len(TRAIN_CONTENT_LAYERS)
     return torch.stack([factor * weighted_content_loss(features[name], target[name], weight_map)
-                        for name, factor in zip(TRAIN_CONTENT_LAYERS, factors, strict=True)]).sum()
+                        for name, factor in zip(TRAIN_CONTENT_LAYERS, factors, strict=True)]).sum(0)
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

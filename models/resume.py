@@ -86,7 +86,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The recipe ``live-nst train`` runs: a new one from the options, or a checkpoint's
     (``--resume``) with the options given on top."""
     overrides = {name: getattr(args, name) for name in
-                 ("size", "steps", "batch", "lr", "checkpoint_every", "style_size", "face_weight", "res_blocks")}
+                 ("size", "steps", "batch", "lr", "checkpoint_every", "style_size", "face_weight", "res_blocks",
+                  "balance_styles")}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     out_dir = args.output or OUT_DIR_DEFAULT
     if not args.resume:

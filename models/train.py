@@ -23,6 +23,7 @@ from tqdm import tqdm
 from live_nst.assets import sha256_of
 from live_nst.errors import InputError, ModelError
 from live_nst.models import losses
+from live_nst.models.balance import StyleBalance
 from live_nst.models.data import RandomCrops, find_faces, list_images, load_image
 from live_nst.models.networks import (
     DEFAULT_ARCH,
@@ -54,6 +55,9 @@ class TrainConfig:
     # More style than the Gatys default: the face term below keeps the person.
     weights: losses.LossWeights = field(default_factory=lambda: losses.LossWeights(style=4.0, lattice=3e4, region=2e3))
     face_weight: float = 4.0  # extra content weight inside face boxes (0: none)
+    # Weigh each style's content and style terms against that style's own running mean
+    # (see models/balance.py), so that small-Gram artworks are not neglected.
+    balance_styles: bool = False
     # Residual blocks at the deepest level (None: the architecture's). A resumed network
     # with fewer grows to this many, the new blocks starting as the identity.
     res_blocks: int | None = None
@@ -95,9 +99,11 @@ def style_targets(vgg: VGGFeatures, config: TrainConfig, device: torch.device) -
     return {name: torch.stack(values) for name, values in grams.items()}
 
 
-def save_checkpoint(path: Path, model, optimizer, step: int, config: TrainConfig, history: list) -> None:
+def save_checkpoint(path: Path, model, optimizer, step: int, config: TrainConfig, history: list,
+                    balance: StyleBalance | None = None) -> None:
     """Write atomically, so a full disk or a kill never leaves a half checkpoint behind."""
     payload = {
+        **({"balance": balance.state_dict()} if balance is not None else {}),
         "model": _unwrap(model).state_dict(),
         "arch": _unwrap(model).config.to_dict(),
         "optimizer": optimizer.state_dict(),
@@ -243,6 +249,7 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto",
     vgg = VGGFeatures((*losses.STYLE_LAYERS, *losses.TRAIN_CONTENT_LAYERS))
     vgg = vgg.to(dev, memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub lacks it
     targets = style_targets(vgg, config, dev)
+    balance = _balance(config, ckpt)
     autocast = dict(device_type=dev.type, dtype=torch.bfloat16, enabled=bf16_is_fast(dev))
     out_dir = Path(config.out_dir)
     final = out_dir / "last.ckpt"
@@ -260,7 +267,7 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto",
             for group in optimizer.param_groups:  # from the step, so a resumed run keeps the schedule
                 group["lr"] = learning_rate(config.lr, schedule.progress(step))
             batch = next(batches).to(dev, non_blocking=True)
-            terms = _step(model, vgg, targets, batch[:, :3], batch[:, 3:], config, autocast)
+            terms = _step(model, vgg, targets, batch[:, :3], batch[:, 3:], config, autocast, balance)
             loss = sum(getattr(config.weights, k) * v for k, v in terms.items())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -274,10 +281,10 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto",
                 history.append({"step": step, **record})
                 # A budgeted run is complete where it stopped: its recipe says so.
                 done_config = replace(config, steps=step) if last and budget_s is not None else config
-                save_checkpoint(final, model, optimizer, step, done_config, history)
+                save_checkpoint(final, model, optimizer, step, done_config, history, balance)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the steps since the last checkpoint are kept too
         if rank == 0 and step > start and step % config.checkpoint_every:
-            save_checkpoint(final, model, optimizer, step, config, history)
+            save_checkpoint(final, model, optimizer, step, config, history, balance)
             log.warning("interrupted at step %d: checkpoint written to %s (--resume it to go on)", step, final)
         raise
     bar.close()
@@ -288,7 +295,18 @@ def train(config: TrainConfig, resume: str | None = None, device: str = "auto",
     return final
 
 
-def _step(model, vgg, targets, content, face_mask, config: TrainConfig, autocast: dict) -> dict[str, torch.Tensor]:
+def _balance(config: TrainConfig, ckpt: dict | None) -> StyleBalance | None:
+    """The run's style balance (None when off), resumed from the checkpoint's when it has one."""
+    if not config.balance_styles:
+        return None
+    balance = StyleBalance(len(config.style_paths))
+    if ckpt and "balance" in ckpt:
+        balance.load_state_dict(ckpt["balance"])
+    return balance
+
+
+def _step(model, vgg, targets, content, face_mask, config: TrainConfig, autocast: dict,
+          balance: StyleBalance | None = None) -> dict[str, torch.Tensor]:
     n, _, h, w = content.shape
     num_styles = targets[losses.STYLE_LAYERS[0]].shape[0]
     index = torch.randint(0, num_styles, (n,), device=content.device)
@@ -301,11 +319,15 @@ def _step(model, vgg, targets, content, face_mask, config: TrainConfig, autocast
     out_feats = {k: v.float() for k, v in out_feats.items()}
     per_sample = {name: t[index] for name, t in targets.items()}
     content_targets = {name: content_feats[name].float() for name in losses.TRAIN_CONTENT_LAYERS}
-    return {
+    per_image = {
         "content": losses.training_content_loss(out_feats, content_targets, 1.0 + config.face_weight * face_mask,
                                                 config.weights.content_layers),
-        "style": losses.style_loss(out_feats, per_sample,
-                                   dict(zip(losses.STYLE_LAYERS, config.weights.style_layers))),
+        "style": losses.style_loss_per_sample(out_feats, per_sample,
+                                              dict(zip(losses.STYLE_LAYERS, config.weights.style_layers))),
+    }
+    return {
+        **{term: balance.balanced(term, index, values) if balance else values.mean()
+           for term, values in per_image.items()},
         "tv": losses.total_variation(styled),
         "temporal": losses.temporal_loss(model, content, styled, weights),
         "lattice": losses.lattice_loss(styled),

@@ -213,3 +213,22 @@ def test_region_loss_catches_paint_that_depends_on_the_other_regions_extent():
     assert float(losses.region_loss(local, content, index, 4)) < 1e-6  # only the soft edges' tails
     assert float(losses.region_loss(global_stats, content, index, 4)) > 1e-4
     assert float(losses.region_loss(global_stats, content, index[:1] * 0, 1)) == 0.0  # one style: nothing to mix
+
+
+def test_per_sample_losses_are_each_images_own(vgg):
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(9))
+    target_image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(10))
+    with torch.no_grad():
+        feats, target = vgg(images), vgg(target_image.expand(2, -1, -1, -1))
+        alone = [vgg(images[i:i + 1]) for i in range(2)]
+    grams = {name: losses.gram(target[name][:1]) for name in losses.STYLE_LAYERS}
+    per_sample = losses.style_loss_per_sample(feats, grams)
+    assert per_sample.shape == (2,)
+    assert per_sample.tolist() == pytest.approx([float(losses.style_loss(a, grams)) for a in alone], rel=1e-4)
+    assert float(per_sample.mean()) == pytest.approx(float(losses.style_loss(feats, grams)), rel=1e-6)
+    ones = torch.ones(2, 1, 32, 32)
+    content = losses.training_content_loss(feats, target, ones)
+    assert content.shape == (2,)
+    single = {name: feats[name][1:] for name in losses.TRAIN_CONTENT_LAYERS}
+    assert float(content[1]) == pytest.approx(
+        float(losses.training_content_loss(single, {k: v[1:] for k, v in target.items()}, ones[1:])), rel=1e-5)

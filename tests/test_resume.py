@@ -82,6 +82,18 @@ def test_resume_keeps_the_content_layer_weights_unless_told(checkpoint, tmp_path
     assert _config("--resume", str(again), "--content-dir", str(photos)).weights.content_layers == (0.5, 1.0)
 
 
+def test_resume_keeps_the_style_balance_unless_told(checkpoint, tmp_path):
+    path, photos = checkpoint
+    assert _config("--resume", str(path), "--content-dir", str(photos)).balance_styles is False
+    balanced = _config("--resume", str(path), "--content-dir", str(photos), "--balance-styles")
+    assert balanced.balance_styles is True
+    model = build_network("painter", 1)
+    again = tmp_path / "again.ckpt"
+    save_checkpoint(again, model, torch.optim.Adam(model.parameters()), 11, balanced, [])
+    assert _config("--resume", str(again), "--content-dir", str(photos)).balance_styles is True
+    assert _config("--resume", str(again), "--content-dir", str(photos), "--no-balance-styles").balance_styles is False
+
+
 def test_resume_uses_the_pictures_it_names_and_warns_when_an_artwork_changed(checkpoint, tmp_path, caplog):
     path, photos = checkpoint
     with caplog.at_level("WARNING"):

@@ -149,3 +149,24 @@ def test_sigterm_keeps_the_steps_since_the_last_checkpoint(shared_data, tmp_path
     reached = int(re.findall(rb" (\d+)/100000", seen + rest)[-1])
     assert load_checkpoint(out / "last.ckpt")["step"] in (reached, reached + 1)
     assert f"checkpoint written to {out / 'last.ckpt'}" in rest.decode()
+
+
+def test_a_balanced_run_keeps_each_styles_running_means_across_a_resume(shared_data, first_run, tmp_path):
+    config, _, before = first_run
+    assert "balance" not in before  # off unless asked for
+    artworks = tuple(str(shared_data / "styles" / f"{name}.jpg") for name in ("starry_night", "great_wave"))
+    balanced = replace(config, style_paths=artworks, balance_styles=True, steps=6, out_dir=str(tmp_path / "run"))
+    saved = load_checkpoint(train(balanced, device="cpu"))
+    means = saved["balance"]
+    assert set(means) == {"content", "style"}
+    assert all(m.shape == (2,) and bool(torch.isfinite(m).all()) and bool((m > 0).all()) for m in means.values())
+    kept = tmp_path / "six.ckpt"
+    shutil.copy(tmp_path / "run" / "last.ckpt", kept)
+    resumed = load_checkpoint(train(replace(balanced, steps=7), resume=str(kept), device="cpu"))
+    # One more batch of two moves each mean by at most 2% of a sample each (momentum 0.98),
+    # where starting over would have set it to one sample's value.
+    for term, old in means.items():
+        new = resumed["balance"][term]
+        assert resumed["config"]["balance_styles"] is True
+        assert not torch.equal(new, old)
+        assert torch.allclose(new, old, rtol=0.1), (term, old, new)
