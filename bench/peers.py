@@ -49,10 +49,15 @@ Opened = tuple[str, Prepare]  # (the provider it runs on, its prepare)
 def interleaved_timings(models: dict[str, Opened], frames: list[np.ndarray]) -> dict[str, dict]:
     """Each model's network and call times, frame by frame in turn (every model paints
     frame 1, then every model frame 2, ...): the machine's speed swings, which on a shared
-    VM reach 2x within minutes, then touch every model alike instead of whichever ran then."""
+    VM reach 2x within minutes, then touch every model alike instead of whichever ran then.
+    The order rotates from frame to frame: a fixed one showed in the times (1-4% at
+    640x360 on a 2-core VM)."""
     times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in models}
+    names = list(models)
     for index, frame in enumerate([frames[0]] * WARMUP + frames):
-        for name, (_, prepare) in models.items():
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            prepare = models[name][1]
             network, call = prepare(frame)
             start = time.perf_counter()
             network()

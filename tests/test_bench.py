@@ -381,3 +381,24 @@ def test_fidelity_scores_a_baseline_against_the_same_gatys_images(tmp_path):
         joint["styles"]["starry_night"]["pairs"][0]["baseline"]["style"], rel=1e-4)
     table = fidelity_table(joint)
     assert "Baseline pack-2026-12-02.onnx, same photos and Gatys images" in table and "| baseline |" in table
+
+
+def test_interleaved_timings_time_every_model_on_every_frame_in_a_rotating_order():
+    import numpy as np
+
+    from live_nst.bench.peers import WARMUP, interleaved_timings
+
+    calls: list[str] = []
+
+    def opened(name: str):
+        def prepare(frame):
+            return (lambda: calls.append(name)), (lambda: None)
+        return "cpu", prepare
+
+    frames = [np.zeros((4, 4, 3), np.uint8)] * 6
+    timings = interleaved_timings({name: opened(name) for name in "abc"}, frames)
+    rounds = [calls[i:i + 3] for i in range(0, len(calls), 3)]
+    assert len(rounds) == WARMUP + len(frames)
+    assert all(sorted(order) == ["a", "b", "c"] for order in rounds)
+    assert {order[0] for order in rounds} == {"a", "b", "c"}
+    assert all(timings[name]["network_ms"]["n"] == len(frames) for name in "abc")
