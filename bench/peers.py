@@ -50,8 +50,8 @@ def interleaved_timings(models: dict[str, Opened], frames: list[np.ndarray]) -> 
     """Each model's network and call times, frame by frame in turn (every model paints
     frame 1, then every model frame 2, ...): the machine's speed swings, which on a shared
     VM reach 2x within minutes, then touch every model alike instead of whichever ran then.
-    The order rotates from frame to frame: a fixed one showed in the times (1-4% at
-    640x360 on a 2-core VM)."""
+    The order rotates from frame to frame, so no model always runs right after the same
+    other one (caches and clock speed carry over from one call to the next)."""
     times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in models}
     names = list(models)
     for index, frame in enumerate([frames[0]] * WARMUP + frames):
