@@ -14,9 +14,11 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from clips import SHARED_DATA
 
+from live_nst.bench.peers import WARMUP, interleaved_timings
 from live_nst.bench.speed import STAGES
 
 SECTIONS = ("speed", "adaptive", "flicker", "fidelity", "segmentation", "peers")
@@ -384,9 +386,6 @@ def test_fidelity_scores_a_baseline_against_the_same_gatys_images(tmp_path):
 
 
 def test_interleaved_timings_time_every_model_on_every_frame_in_a_rotating_order():
-    import numpy as np
-
-    from live_nst.bench.peers import WARMUP, interleaved_timings
 
     calls: list[str] = []
 
