@@ -1,4 +1,4 @@
-"""The painter network's half-resolution head and smooth upsampling compute what their definitions say."""
+"""The painter network's half-resolution head, pooling and smooth upsampling compute what their definitions say."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from live_nst.models.networks import (  # noqa: E402
     ArchConfig,
     PainterNetwork,
     _BlurredSeparable,
+    _depth_to_space,
+    _Halve,
     _reflect_separable,
     _upsampled_head,
     network_from_config,
@@ -47,6 +49,26 @@ def test_at_odd_photo_sizes_the_head_drops_the_last_row_and_column_of_its_2x_ups
         even = _upsampled_head(head, features, F.pad(photo, (0, 1, 0, 1), mode="replicate"), crop=3)
     assert got.shape == (1, 3, 13, 17)
     torch.testing.assert_close(got, even[..., :13, :17], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("size", [(8, 10), (7, 9), (1, 2)])
+def test_halving_is_the_2x2_average_with_ceil_mode(size):
+    x = torch.randn(2, 5, *size)
+    with torch.no_grad():
+        got = _Halve()(x)
+        signed = _Halve(to_signed=True)(x)
+    want = torch.nn.AvgPool2d(2, ceil_mode=True)(x)
+    assert got.shape == want.shape == (2, 5, (size[0] + 1) // 2, (size[1] + 1) // 2)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+    torch.testing.assert_close(signed, want * 2 - 1, atol=1e-6, rtol=0)
+
+
+def test_depth_to_space_is_pixel_shuffle():
+    x = torch.randn(2, 12, 5, 7)
+    with torch.no_grad():
+        got = _depth_to_space(x)
+    assert got.shape == (2, 3, 10, 14)
+    torch.testing.assert_close(got, F.pixel_shuffle(x, 2), atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("make", [_reflect_separable, separable])
