@@ -230,7 +230,8 @@ def fidelity_section(options: BenchOptions, model_path: Path) -> dict:
 
 
 def picture_measures(options: BenchOptions, model_path: Path, artworks: dict[str, Path]) -> dict:
-    """Faces kept on the held-out portraits; review sheet and periodic energy on tuning ones."""
+    """Faces kept on the held-out portraits (by the baseline model too, when there is one);
+    review sheet and periodic energy on tuning ones."""
     from live_nst.bench.picture import measure_faces_kept, split_portraits
     from live_nst.bench.review import review
 
@@ -238,7 +239,17 @@ def picture_measures(options: BenchOptions, model_path: Path, artworks: dict[str
     if folder is None:
         return {}
     tuning, held_out = split_portraits(folder)
-    faces = measure_faces_kept(model_path, held_out[:options.faces_photos], list(artworks))
+    faces = {"faces_kept": measure_faces_kept(model_path, held_out[:options.faces_photos], list(artworks))}
+    if options.baseline_model:
+        names = [name for name in artworks if name in _style_names(options.baseline_model)]
+        faces["faces_kept_baseline"] = measure_faces_kept(options.baseline_model, held_out[:options.faces_photos],
+                                                          names)
     sheet = review(model_path, artworks, tuning[:options.review_photos], options.review_size,
                    recipe_style_size(model_path), options.review_gatys_steps, options.out_dir)
-    return {"faces_kept": faces, "review": sheet}
+    return {**faces, "review": sheet}
+
+
+def _style_names(model_path: Path) -> list[str]:
+    from live_nst.contract import read_styles
+
+    return [info.name for info in read_styles(model_path)]

@@ -165,15 +165,27 @@ def fidelity_table(section: dict) -> str:
     text += _style_by_layer(section.get("summary") or {}) + _baseline_line(section)
     faces = section.get("faces_kept")
     if faces:
-        paths = [(key, name) for key, name in (("network", "network alone, whole frame"),
-                                               ("render", "live pipeline, person styled"),
-                                               ("render_unguarded", "live pipeline, face guard off")) if key in faces]
-        text += "\n\n" + _table(["faces kept", "mean", "worst style"],
-                                 [[name, _pct(faces[key]["mean"]),
-                                   f"{_pct(faces[key]['worst'])} ({faces[key]['worst_style']})"]
-                                  for key, name in paths])
+        text += "\n\n" + _faces_table(faces, section.get("faces_kept_baseline"))
         text += f"\n\nOn {len(faces['photos_with_a_face'])} held-out portraits with a face."
     return text
+
+
+def _faces_table(faces: dict, baseline: dict | None) -> str:
+    """Faces kept on each path, with the baseline model's beside where it was measured."""
+    paths = [(key, name) for key, name in (("network", "network alone, whole frame"),
+                                           ("render", "live pipeline, person styled"),
+                                           ("render_unguarded", "live pipeline, face guard off")) if key in faces]
+
+    def cells(rates: dict | None, key: str) -> list[str]:
+        if not rates or key not in rates:
+            return ["-", "-"]
+        return [_pct(rates[key]["mean"]), f"{_pct(rates[key]['worst'])} ({rates[key]['worst_style']})"]
+
+    headers = ["faces kept", "mean", "worst style"]
+    if baseline:
+        headers += ["baseline mean", "baseline worst style"]
+    return _table(headers, [[name, *cells(faces, key), *(cells(baseline, key) if baseline else [])]
+                            for key, name in paths])
 
 
 def _baseline_line(section: dict) -> str:

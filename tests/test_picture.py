@@ -65,3 +65,21 @@ def test_faces_kept_reports_every_style_for_every_path(portraits):
         rates = report[path]["per_style"]
         assert len(rates) == 8 and all(0.0 <= r <= 1.0 for r in rates.values())
         assert report[path]["worst"] == min(rates.values()) <= report[path]["mean"]
+
+
+@pytest.mark.slow  # two models over every style, by every path
+def test_the_faces_table_puts_the_baseline_model_beside_the_shipped_one(portraits):
+    from pathlib import Path
+
+    from live_nst.bench.report import _faces_table
+
+    baseline = Path(__file__).resolve().parents[1] / "bench" / "baselines" / "pack-2026-12-02.onnx"
+    photos = portraits[1][:2]
+    ours, theirs = measure_faces_kept(packaged_styles_dir() / "pack.onnx", photos), measure_faces_kept(baseline, photos)
+    assert theirs["model"] == str(baseline) and theirs["photos_with_a_face"] == ours["photos_with_a_face"]
+    lines = _faces_table(ours, theirs).splitlines()
+    assert "baseline worst style" in lines[0] and len(lines) == 5
+    render = next(line for line in lines if line.startswith("| live pipeline, person styled"))
+    cells = [cell.strip() for cell in render.strip("|").split("|")]
+    assert cells[1] == f"{100 * ours['render']['mean']:.0f}%" and cells[3] == f"{100 * theirs['render']['mean']:.0f}%"
+    assert len(_faces_table(ours, None).splitlines()[0].split("|")) == 5  # no baseline: three columns
