@@ -8,7 +8,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -425,6 +425,9 @@ class FidelitySetup:
                    tuple(layers) if layers is not None else None, section.get("content_layer"))
 
 
+_ALL_STYLES_KEYS = ("style_ratio", "content_ratio", "baseline_style_ratio", "baseline_content_ratio")
+
+
 @dataclass(frozen=True)
 class PackMeasures:
     """The part of a bench report that the style pack's model cards are made of."""
@@ -433,6 +436,9 @@ class PackMeasures:
     network_times: tuple[NetworkTime, ...]
     fidelity_setup: FidelitySetup
     fidelity: dict[str, StyleFidelity]  # style name -> its numbers
+    created: str = ""  # when the bench ran (ISO time)
+    # all styles together: style and content ratios, and the baseline model's where it ran
+    fidelity_all: dict[str, float | str | None] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, report: dict) -> PackMeasures:
@@ -441,8 +447,14 @@ class PackMeasures:
         times = tuple(NetworkTime.from_json(run) for run in peers.get("runs", [])
                       if run.get("model") == "live-nst" and "network_ms" in run)
         styles = {name: StyleFidelity.from_json(entry) for name, entry in fidelity.get("styles", {}).items()}
+        overall = fidelity.get("summary") or {}
+        together: dict[str, float | str | None] = {
+            key: _number(overall.get(key)) for key in _ALL_STYLES_KEYS if key in overall}
+        if fidelity.get("baseline_model"):
+            together["baseline_model"] = Path(fidelity["baseline_model"]).name
         return cls(machine=report.get("machine", {}).get("label", ""), network_times=times,
-                   fidelity_setup=FidelitySetup.from_json(fidelity), fidelity=styles)
+                   fidelity_setup=FidelitySetup.from_json(fidelity), fidelity=styles,
+                   created=report.get("created", ""), fidelity_all=together)
 
     @classmethod
     def read(cls, path: Path) -> PackMeasures:

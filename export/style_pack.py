@@ -85,40 +85,46 @@ def contact_sheet(path: Path, out: Path, columns: int = 3, cell_wh=(426, 240)) -
     return out
 
 
-def speed_from_report(measures: PackMeasures) -> dict:
-    """live-nst's CPU network ms per frame at each processing size (the bench's peers section)."""
+def speed_from_report(measures: PackMeasures, source: str = "") -> dict:
+    """live-nst's CPU network ms per frame at each processing size (the bench's peers
+    section); ``source`` names the report, for the card's "measured" line."""
     speed: dict = {}
     for timing in measures.network_times:
         if timing.device == "cpu" and timing.median_ms is not None and timing.p95_ms is not None:
             speed["x".join(map(str, timing.proc_size_wh))] = {"median_ms": round(timing.median_ms, 1),
                                                                "p95_ms": round(timing.p95_ms, 1)}
     speed["machine"] = measures.machine
+    what = f"live-nst-bench peers section ({source})" if source else "live-nst-bench peers section"
+    speed["measured"] = f"{measures.created[:10]}, {what}" if measures.created else what
     return speed
 
 
-def model_cards(path: Path, measures: PackMeasures) -> list[dict]:
+_RECIPE_KEYS = ("arch", "size", "style_size", "batch", "steps", "step", "lr", "weights", "balance_styles")
+
+
+def model_cards(path: Path, measures: PackMeasures, source: str = "") -> list[dict]:
     model = StyleModel(path, "cpu")
     recipe = contract.read_json(path, contract.KEY_RECIPE)
     setup = dataclasses.asdict(measures.fidelity_setup)
-    speed = speed_from_report(measures)
+    speed = speed_from_report(measures, source)
     cards = []
     for info in model.styles:
         measured = measures.fidelity.get(info.name)
         cards.append({
             "name": info.name, "title": info.title, "artist": info.artist, "artwork": info.artwork,
             "artwork_license": info.license, "model_file": path.name,
-            "recipe": {k: recipe.get(k) for k in ("arch", "size", "style_size", "batch", "steps", "step", "lr",
-                                                  "weights")},
+            "recipe": {k: recipe.get(k) for k in _RECIPE_KEYS if k in recipe},
             "speed_cpu": speed,
             "fidelity": dataclasses.asdict(measured.summary) if measured else {},
             "fidelity_photos": [Path(photo).name for photo in measured.photos] if measured else [],
             "fidelity_setup": setup,
+            "fidelity_all_styles": measures.fidelity_all,
         })
     return cards
 
 
 def write_cards(path: Path, report_path: Path, sheet: Path) -> list[dict]:
-    cards = model_cards(path, PackMeasures.read(report_path))
+    cards = model_cards(path, PackMeasures.read(report_path), str(report_path.parent))
     write_quality(path, {"speed_cpu": cards[0]["speed_cpu"] if cards else {},
                          "fidelity": {c["name"]: c["fidelity"] for c in cards}})
     (path.parent / "pack.json").write_text(json.dumps(cards, indent=2) + "\n")

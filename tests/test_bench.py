@@ -346,12 +346,26 @@ def test_pack_measures_read_what_the_model_cards_need():
     report = Path(__file__).resolve().parents[1] / "docs" / "bench" / "report.json"
     measures = PackMeasures.read(report)
     assert measures.machine and measures.fidelity_setup.gatys_steps and measures.fidelity_setup.style_layers
-    speed = speed_from_report(measures)
+    speed = speed_from_report(measures, "docs/bench")
     assert speed["machine"] == measures.machine and speed["640x360"]["median_ms"] > 0
+    assert speed["measured"] == f"{measures.created[:10]}, live-nst-bench peers section (docs/bench)"
+    assert measures.created[:4].isdigit() and 0 < measures.fidelity_all["style_ratio"] < 100
     for style in measures.fidelity.values():
         assert style.photos and style.summary.style_loss_network and style.summary.style_gap_closed is not None
     empty = PackMeasures.from_json({"sections": {}})
     assert empty.network_times == () and empty.fidelity == {} and empty.fidelity_setup.size is None
+    assert empty.fidelity_all == {} and speed_from_report(empty)["measured"] == "live-nst-bench peers section"
+
+
+def test_pack_measures_carry_the_baseline_ratios_of_all_styles_together():
+    from live_nst.bench.report import PackMeasures
+
+    fidelity = {"baseline_model": "bench/baselines/old.onnx",
+                "summary": {"style_ratio": 1.5, "content_ratio": 1.6, "baseline_style_ratio": 1.7,
+                            "baseline_content_ratio": "nan", "style_loss_network": 2.0}}
+    measures = PackMeasures.from_json({"created": "2026-12-06T08:00:00", "sections": {"fidelity": fidelity}})
+    assert measures.fidelity_all == {"style_ratio": 1.5, "content_ratio": 1.6, "baseline_style_ratio": 1.7,
+                                     "baseline_content_ratio": None, "baseline_model": "old.onnx"}
 
 
 @pytest.mark.train
