@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from live_nst.bench.context import BenchOptions
+from live_nst.contract import read_styles
 
 log = logging.getLogger(__name__)
 
@@ -239,17 +240,12 @@ def picture_measures(options: BenchOptions, model_path: Path, artworks: dict[str
     if folder is None:
         return {}
     tuning, held_out = split_portraits(folder)
-    faces = {"faces_kept": measure_faces_kept(model_path, held_out[:options.faces_photos], list(artworks))}
+    photos = held_out[:options.faces_photos]
+    faces = {"faces_kept": measure_faces_kept(model_path, photos, list(artworks))}
     if options.baseline_model:
-        names = [name for name in artworks if name in _style_names(options.baseline_model)]
-        faces["faces_kept_baseline"] = measure_faces_kept(options.baseline_model, held_out[:options.faces_photos],
-                                                          names)
+        theirs = {info.name for info in read_styles(options.baseline_model)}
+        faces["faces_kept_baseline"] = measure_faces_kept(options.baseline_model, photos,
+                                                          [name for name in artworks if name in theirs])
     sheet = review(model_path, artworks, tuning[:options.review_photos], options.review_size,
                    recipe_style_size(model_path), options.review_gatys_steps, options.out_dir)
     return {**faces, "review": sheet}
-
-
-def _style_names(model_path: Path) -> list[str]:
-    from live_nst.contract import read_styles
-
-    return [info.name for info in read_styles(model_path)]
