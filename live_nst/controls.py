@@ -141,18 +141,27 @@ def hotkey_combos(keys: KeysConfig) -> dict[str, Command]:
 
 
 PREVIEW_KEYS = "use the preview window's keys (--output preview)"
+# Without a display the preview cannot open: the control page is the way left to change looks.
+CONTROL_PAGE = "change looks from the control page (--control 8080)"
 WAYLAND_HOTKEYS_FIX = f"log in to an X11 session (e.g. 'Ubuntu on Xorg'), or {PREVIEW_KEYS}"
 
 
-def hotkeys_fix(system: str | None = None) -> str:
-    """What to do when global hotkeys cannot work, on this operating system (one line)."""
+def hotkeys_fix(system: str | None = None, has_display: bool | None = None) -> str:
+    """What to do when global hotkeys cannot work, on this operating system (one line),
+    offering the preview window only where a display can show it (``has_display``: None
+    asks ``sinks.display_available``)."""
     system = system or platform.system()
+    if has_display is None:
+        from live_nst.sinks import display_available  # OpenCV's import, only when a fix is wanted
+
+        has_display = display_available()
+    other_way = PREVIEW_KEYS if has_display else CONTROL_PAGE
     if system == "Darwin":
         return (f"allow your terminal in System Settings > Privacy & Security > Accessibility and Input "
-                f"Monitoring, or {PREVIEW_KEYS}")
+                f"Monitoring, or {other_way}")
     if system == "Linux":
-        return f"run live-nst in an X11 desktop session, or {PREVIEW_KEYS}"
-    return PREVIEW_KEYS
+        return f"run live-nst in an X11 desktop session, or {other_way}"
+    return other_way
 
 
 class GlobalHotkeys:

@@ -246,7 +246,7 @@ def check_hotkeys(system: str | None = None) -> Check:
                          "(XWayland) window has the focus", WAYLAND_HOTKEYS_FIX, {"session": "wayland"})
         if not display_available():
             return Check("missing", "no X11 display (DISPLAY is unset, or no X server answers there)",
-                         hotkeys_fix(system), {"session": None})
+                         hotkeys_fix(system, has_display=False), {"session": None})
     hotkeys = GlobalHotkeys(KeysConfig(), CommandQueue())
     started = hotkeys.start(quiet=True)
     hotkeys.stop()

@@ -36,7 +36,12 @@ class Sink(Protocol):
 
 
 class VirtualCameraUnavailable(SinkError):
-    """No virtual-camera driver (OBS Virtual Camera, Unity Capture, v4l2loopback) is usable."""
+    """No virtual-camera driver (OBS Virtual Camera, Unity Capture, v4l2loopback) is usable.
+    ``driver_says``: pyvirtualcam's own words, kept for -v rather than the message."""
+
+    def __init__(self, message: str, driver_says: str = "") -> None:
+        super().__init__(message)
+        self.driver_says = driver_says
 
 
 class _SinkBase:
@@ -102,10 +107,9 @@ class VirtualCameraSink(_SinkBase):
             self.camera = pyvirtualcam.Camera(self.size_wh[0], self.size_wh[1], fps,
                                               fmt=pyvirtualcam.PixelFormat.RGB, backend=backend, device=device)
         except RuntimeError as exc:
-            found = str(exc).strip().rstrip(".") or "no virtual camera backend is available"
-            raise VirtualCameraUnavailable(
-                f"could not start a virtual camera: {found}. To fix it, {virtual_camera_fix()}. "
-                f"Meanwhile --output preview or --output file:out.mp4 work without one.") from None
+            # pyvirtualcam's text names every backend it tried: too long for a user, kept for -v.
+            raise VirtualCameraUnavailable(f"no virtual camera could be started; to set one up, "
+                                           f"{virtual_camera_fix()}", driver_says=str(exc).strip()) from None
         self._resize_noted = False
         log.info("virtual camera: %s (backend %s), %dx%d at %.0f fps", self.camera.device, self.camera.backend,
                  *self.size_wh, fps)
@@ -305,6 +309,15 @@ def open_sink_with_fallback(spec: str, size_wh: tuple[int, int], fps: float, *, 
     except VirtualCameraUnavailable as exc:
         problem = exc  # recovered below: a warning, not an error
     fallback = fallback_spec(display_available())
-    log.warning("%s So the output goes to %s instead.", problem,
-                "a preview window" if fallback == "preview" else f"the file {Path(FALLBACK_FILE).resolve()}")
+    log.debug("virtual camera: %s; %s", problem.driver_says, problem)
+    log.warning("%s", fallback_warning(fallback))
     return open_sink(fallback, size_wh, fps, inputs=inputs, crf=crf)
+
+
+def fallback_warning(fallback: str) -> str:
+    """One short line: where the frames go instead, and only choices that work here (the
+    fallback is the preview exactly when a display answers, so preview is never offered
+    without one). The fix itself is long and per-OS: `live-nst doctor` gives it."""
+    where = "a preview window" if fallback == "preview" else f"{Path(FALLBACK_FILE).resolve()}"
+    return (f"no virtual camera, so frames go to {where}; `live-nst doctor` says how to set one up "
+            f"(or choose --output file:PATH or --output null)")

@@ -91,8 +91,9 @@ def test_missing_driver_raises_with_the_fix_for_each_os(fake_backends, monkeypat
             VirtualCameraSink((64, 48), 30.0, backend="live-nst-missing")
         message = str(error.value)
         assert isinstance(error.value, SinkError)
-        assert fix in message and "No v4l2 loopback device" in message
-        assert "--output preview" in message
+        assert fix in message and "--output preview" not in message
+        # The driver's own long text is kept for the debug log, not the message.
+        assert "No v4l2 loopback device" in error.value.driver_says and "v4l2 loopback device" not in message
     assert "Unity Capture" in sinks.virtual_camera_fix("Windows")
     assert "sudo apt install v4l2loopback-dkms" in sinks.virtual_camera_fix("Linux")
 
@@ -112,7 +113,7 @@ def test_missing_driver_without_display_falls_back_to_a_file(fake_backends, monk
     monkeypatch.setattr(sinks.platform, "system", lambda: "Linux")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    with caplog.at_level(logging.WARNING, logger="live_nst.sinks"):
+    with caplog.at_level(logging.DEBUG, logger="live_nst.sinks"):
         sink = open_sink_with_fallback("virtualcam", (64, 48), 25.0, backend="live-nst-missing")
     with sink:
         assert isinstance(sink, FileSink)
@@ -121,7 +122,17 @@ def test_missing_driver_without_display_falls_back_to_a_file(fake_backends, monk
     # Recovered: one warning with the fix and where the output goes, no error.
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "modprobe v4l2loopback" in warnings[0] and "live-nst-output.mp4" in warnings[0]
+    assert len(warnings) == 1 and "live-nst doctor" in warnings[0] and "live-nst-output.mp4" in warnings[0]
+    # Short, without pyvirtualcam's text, and offering only outputs that work without a display.
+    assert "v4l2 loopback device" not in warnings[0] and "--output preview" not in warnings[0]
+    assert "--output null" in warnings[0] and len(warnings[0]) < 200 + len(str(tmp_path))
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("No v4l2 loopback device" in line for line in debug)
+
+
+def test_fallback_to_the_preview_warns_without_offering_the_preview_again():
+    warning = sinks.fallback_warning("preview")
+    assert "a preview window" in warning and "--output preview" not in warning and "--output null" in warning
 
 
 def test_working_virtual_camera_needs_no_fallback(fake_backends):
