@@ -157,7 +157,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     args.output = None  # the run config's sink is not this file
     result = render(Path(args.input_path), Path(output), _config_from_args(args), progress=not args.quiet)
     if result.interrupted:
-        print(f"interrupted: {result.path} holds the first {result.frames} painted frames", file=sys.stderr)
+        kept = f"{result.path} holds the first {result.frames} painted frames" if result.path else "no frame was kept"
+        print(f"interrupted: {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"wrote {result.frames} frames to {result.path}")
     return EXIT_OK

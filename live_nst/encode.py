@@ -2,11 +2,14 @@
 inside its wheel, so no system ffmpeg is needed.
 
 - ``.mp4`` (``.m4v``, ``.mov``): H.264, yuv420p, as fragmented MP4 (a fragment at each key
-  frame, one every 2 s): browsers play it, and it stays playable up to the last fragment
-  after any stop, a kill or a full disk included. Audio AAC (or MP3) copied as is, any
-  other re-encoded to AAC.
-- ``.mkv``: H.264 in Matroska (written as it goes); most audio codecs are copied as is.
-- ``.webm``: VP9 and Opus, for browsers that prefer open codecs.
+  frame, one every 2 s, and at least one each half second): browsers play it, and it stays
+  playable up to the last fragment after any stop, a kill or a full disk included: what
+  is lost is that half second and the encoder's look-ahead, under a second at 30 fps.
+  Audio AAC (or MP3) copied as is, any other re-encoded to AAC.
+- ``.mkv``: H.264 in Matroska (a cluster each half second, written as it goes); most
+  audio codecs are copied as is.
+- ``.webm``: VP9 and Opus, for browsers that prefer open codecs. WebM starts a cluster
+  only at a key frame, so it has one each second (and loses up to that much).
 - ``.avi``: Motion JPEG, no audio (kept for older tools).
 
 Frames are RGB (H, W, 3) uint8, stored upright (a rotation the source asked for is
@@ -35,7 +38,12 @@ CRF_RANGE = (0, 51)
 KEYFRAME_S = 2.0  # a key frame (and an MP4 fragment) this often
 # Each packet leaves FFmpeg's buffer when written: a kill loses at most the fragment in the making.
 _AS_IT_GOES = {"flush_packets": "1"}
-_FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", **_AS_IT_GOES}
+# What a crash or a full disk may lose: the fragment (MP4) or cluster (Matroska) in the
+# making, which the muxer holds in memory until it is complete.
+FRAGMENT_S = 0.5
+_FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof",
+               "frag_duration": str(round(FRAGMENT_S * 1_000_000)), **_AS_IT_GOES}  # microseconds
+_CLUSTERED = {"cluster_time_limit": str(round(FRAGMENT_S * 1000)), **_AS_IT_GOES}  # milliseconds
 _MKV_AUDIO = frozenset({"aac", "mp3", "opus", "vorbis", "flac", "ac3", "eac3", "pcm_s16le", "pcm_s24le"})
 # BT.601 matrix (what the RGB -> YUV conversion uses), BT.709 primaries and transfer, TV range.
 _COLOUR_TAGS = dict(colorspace=6, color_primaries=1, color_trc=1, color_range=1)
@@ -51,14 +59,16 @@ class Format:
     audio_codec: str | None  # the encoder when the source's audio cannot be copied; None: no audio
     audio_copy: frozenset[str] = frozenset()  # audio codecs copied as they are
     options: dict[str, str] = field(default_factory=dict)  # the muxer's
+    keyframe_s: float = KEYFRAME_S
 
 
 FORMATS: dict[str, Format] = {
     ".mp4": Format("mp4", "libx264", "yuv420p", "aac", frozenset({"aac", "mp3"}), _FRAGMENTED),
     ".m4v": Format("mp4", "libx264", "yuv420p", "aac", frozenset({"aac", "mp3"}), _FRAGMENTED),
     ".mov": Format("mov", "libx264", "yuv420p", "aac", frozenset({"aac", "mp3"}), _FRAGMENTED),
-    ".mkv": Format("matroska", "libx264", "yuv420p", "aac", _MKV_AUDIO, _AS_IT_GOES),
-    ".webm": Format("webm", "libvpx-vp9", "yuv420p", "libopus", frozenset({"opus", "vorbis"}), _AS_IT_GOES),
+    ".mkv": Format("matroska", "libx264", "yuv420p", "aac", _MKV_AUDIO, _CLUSTERED),
+    ".webm": Format("webm", "libvpx-vp9", "yuv420p", "libopus", frozenset({"opus", "vorbis"}), _CLUSTERED,
+                    keyframe_s=2 * FRAGMENT_S),
     ".avi": Format("avi", "mjpeg", "yuvj420p", None, options=_AS_IT_GOES),
 }
 
@@ -80,7 +90,8 @@ def _codec_options(fmt: Format, crf: int, preset: str) -> dict[str, str]:
     if fmt.video_codec == "libx264":
         return {"crf": str(crf), "preset": preset}
     if fmt.video_codec == "libvpx-vp9":  # constant quality; realtime speed settings
-        return {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+        return {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1",
+                "lag-in-frames": "0"}  # no frames held back: a cluster is written as soon as it ends
     return {"qscale": "3"}
 
 
@@ -98,6 +109,7 @@ class Encoder:
         # 4:2:0 needs even sides: an odd last row or column is dropped.
         self.size_wh = (size_wh[0] - size_wh[0] % 2, size_wh[1] - size_wh[1] % 2)
         self.frames = 0
+        self._closed = False
         try:
             self._container: Any = av.open(str(path), mode="w", format=self.fmt.container,
                                            options=self.fmt.options)
@@ -116,7 +128,7 @@ class Encoder:
         stream.pix_fmt = self.fmt.pix_fmt
         stream.time_base = 1 / self.rate
         context = stream.codec_context
-        context.gop_size = max(1, round(KEYFRAME_S * self.rate))
+        context.gop_size = max(1, round(self.fmt.keyframe_s * self.rate))
         for name, value in _COLOUR_TAGS.items():
             setattr(context, name, value)
         stream.options = _codec_options(self.fmt, crf, preset)
@@ -133,7 +145,11 @@ class Encoder:
 
     def close(self, flush: bool = True) -> None:
         """Flush the encoders and finish the file (what is written stays, even on an error).
-        ``flush`` False (after a failed write): only close, quietly; the error was told."""
+        ``flush`` False (after a failed write): only close, quietly; the error was told.
+        A second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             if flush:
                 self._mux(self._video.encode(None), "the last frames")
@@ -238,6 +254,23 @@ class AudioTrack:
         if self._input is not None:
             self._input.close()
             self._input = None
+
+
+def playable_frames(path: Path) -> int:
+    """How many video frames a decoder gets back from ``path`` (what a failed write kept):
+    decoded up to the first error, 0 for a file that does not open."""
+    count = 0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return 0
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for _ in container.decode(stream):
+                count += 1
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        log.debug("%s decodes up to frame %d: %s", path, count, _reason(exc))
+    return count
 
 
 def _reason(exc: BaseException) -> str:

@@ -103,8 +103,19 @@ class PartialFile:
         raise OutputError(f"could not make a partial file beside {self.final}; clear out its *.partial-* files")
 
     def commit(self) -> Path:
-        """Rename the partial file to the final name (replacing any earlier file)."""
-        os.replace(self.path, self.final)
+        """Rename the partial file to the final name (replacing any earlier file), once its
+        data is on the disk: a full disk the file system noticed late fails here, before
+        the earlier file is gone."""
+        try:
+            descriptor = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            os.replace(self.path, self.final)
+        except OSError as exc:
+            raise OutputError(f"could not finish {self.final}: {exc.strerror or exc}; free some space or write "
+                              f"elsewhere") from None
         return self.final
 
     def discard(self) -> None:

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RenderResult:
-    frames: int  # painted and written
-    path: Path  # where they are
+    frames: int  # painted and written (those that play, when the file could not be finished)
+    path: Path | None  # where they are: the output, or its kept partial file; None: nothing kept
     interrupted: bool  # Ctrl-C or SIGTERM stopped it: the file holds the frames before
 
 
@@ -45,13 +45,21 @@ def render(input_path: Path, output_path: Path, config: RunConfig, progress: boo
         info = reader.info
         pipeline = build_pipeline(replace(config, size_wh=info.size_wh, fps=info.fps))
         stop = stop or StopRequest()
+        writer: VideoWriter | None = None
         try:
-            with stop.from_signals(), VideoWriter(output_path, info.size_wh, info.fps, crf=config.crf, preset="fast",
-                                                  audio_from=input_path, inputs=[input_path]) as writer:
-                _paint(reader, pipeline, writer, progress, stop)
-        finally:
-            pipeline.close()
-    return RenderResult(writer.frames, output_path, stop.requested)
+            with stop.from_signals():
+                try:
+                    writer = VideoWriter(output_path, info.size_wh, info.fps, crf=config.crf, preset="fast",
+                                         audio_from=input_path, inputs=[input_path])
+                    with writer:
+                        _paint(reader, pipeline, writer, progress, stop)
+                finally:
+                    pipeline.close()
+        except KeyboardInterrupt:  # a second Ctrl-C while finishing: the writer kept what plays
+            if writer is None:
+                raise
+            stop.request("SIGINT")
+    return RenderResult(writer.frames, writer.kept, stop.requested)
 
 
 def _paint(reader: VideoReader, pipeline: FramePipeline, writer: VideoWriter, progress: bool,

@@ -24,8 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from live_nst.encode import CRF_RANGE, DEFAULT_CRF, Encoder, Format, format_for
-from live_nst.errors import SinkError, SourceError
+from live_nst.encode import CRF_RANGE, DEFAULT_CRF, Encoder, Format, format_for, playable_frames
+from live_nst.errors import LiveNSTError, SinkError, SourceError
 from live_nst.outputs import PartialFile, check_file_output, refuse_overwriting_inputs
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 DEFAULT_FPS = 30.0
 PLAUSIBLE_FPS = (1.0, 240.0)  # the range RunConfig accepts, too
 MIN_FREE_BYTES = 200 * 1024 * 1024
+MIN_SIDE, MAX_SIDE = 2, 16384  # what libx264 and libvpx take
 # Clockwise display rotation (degrees) -> the cv2.rotate code that applies it.
 _ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
@@ -220,12 +221,14 @@ def check_output_path(path: str | Path) -> Format:
 class VideoWriter:
     """Writes RGB frames of exactly ``size_wh`` to a video file (formats: ``live_nst.encode``).
 
-    Before anything is opened it checks the path (``check_output_path``) and that it is
-    none of ``inputs`` (compared as files). Frames go to a partial file beside the output
-    (``NAME.partial-XXXXXXXX.EXT``), renamed into place by :meth:`close`, so an earlier
-    file of that name stays whole until then. A write that fails (a full disk) raises a
-    ``SinkError`` saying so; :meth:`close` then still keeps the frames written before it.
-    ``audio_from``: a file whose audio goes along (render keeps the input's sound)."""
+    Before anything is opened it checks the path (``check_output_path``), the size (what
+    the encoder takes) and that it is none of ``inputs`` (compared as files). Frames go to
+    a partial file beside the output (``NAME.partial-XXXXXXXX.EXT``) that :meth:`close`
+    renames into place only once it is finished, so an earlier file of that name is
+    replaced by a complete one or not at all. When a write or the finish fails (a full
+    disk) the partial file is kept under its partial name if a decoder gets frames back
+    from it (else removed), and the ``SinkError`` says how many and where; ``frames`` and
+    ``kept`` then say the same. ``audio_from``: a file whose audio goes along."""
 
     def __init__(self, path: str | Path, size_wh: tuple[int, int], fps: float, *, crf: int = DEFAULT_CRF,
                  audio_from: str | Path | None = None, inputs: Sequence[str | Path] = (),
@@ -233,15 +236,17 @@ class VideoWriter:
         self.path = Path(path).expanduser()
         self.size_wh = (int(size_wh[0]), int(size_wh[1]))
         self.fps = float(fps)
-        self._frames_written = 0
-        self._failed = False  # a write failed: close() keeps what is written without flushing more
+        self.kept: Path | None = None  # after close: where the frames are (None: nothing kept)
+        self._frames_kept = 0
         check_output_path(self.path)
         refuse_overwriting_inputs(self.path, inputs, SinkError)
+        _check_size(self.path, self.size_wh)
         if not is_plausible_fps(self.fps):
             raise SinkError(f"cannot write {self.path} at {fps} fps; expected {PLAUSIBLE_FPS[0]:g}-"
                             f"{PLAUSIBLE_FPS[1]:g} fps (read the input with live_nst.video, which picks one)")
         if not CRF_RANGE[0] <= crf <= CRF_RANGE[1]:
             raise SinkError(f"the quality (CRF) must be {CRF_RANGE[0]}-{CRF_RANGE[1]}, got {crf}")
+        self._replaces = self.path.exists()
         self._partial: PartialFile | None = PartialFile(self.path)
         try:
             self._encoder: Encoder | None = Encoder(
@@ -255,7 +260,8 @@ class VideoWriter:
 
     @property
     def frames(self) -> int:
-        return self._encoder.frames if self._encoder is not None else self._frames_written
+        """Frames written so far; after close, those in the file (a decoder's count after a failure)."""
+        return self._encoder.frames if self._encoder is not None else self._frames_kept
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame of size_wh."""
@@ -269,27 +275,60 @@ class VideoWriter:
         try:
             self._encoder.write(frame)
         except SinkError as exc:
-            self._failed = True
-            kept = self._encoder.frames
-            raise SinkError(f"{exc}. The {kept} frames before it are kept in {self.path}; free some space or "
-                            f"write elsewhere") from None
+            self._give_up(flush=False)
+            raise SinkError(f"{exc}. {self.kept_note()}") from None
 
     def close(self) -> None:
-        """Finish the file and rename it into place; with no frame written, nothing is left."""
-        encoder, partial, self._encoder, self._partial = self._encoder, self._partial, None, None
+        """Finish the file and rename it into place; with no frame written, nothing is left.
+        A failure (or a second Ctrl-C) while finishing keeps what plays, as ``write`` does."""
+        encoder, partial = self._encoder, self._partial
         if encoder is None or partial is None:
             return
-        self._frames_written = encoder.frames
         try:
-            encoder.close(flush=not self._failed)
-        finally:
+            encoder.close()
             if encoder.frames:
                 partial.commit()
             else:
                 partial.discard()
+        except LiveNSTError as exc:
+            self._give_up(flush=False)
+            raise SinkError(f"{exc}. {self.kept_note()}") from None
+        except BaseException:
+            self._give_up(flush=False)
+            raise
+        self._encoder = self._partial = None
+        self._frames_kept, self.kept = encoder.frames, (self.path if encoder.frames else None)
+
+    def _give_up(self, flush: bool) -> None:
+        """Close without finishing; keep the partial file if it plays (renamed nowhere)."""
+        encoder, partial, self._encoder, self._partial = self._encoder, self._partial, None, None
+        if encoder is None or partial is None:
+            return
+        encoder.close(flush=flush)
+        self._frames_kept = playable_frames(partial.path) if partial.path.exists() else 0
+        if self._frames_kept:
+            self.kept = partial.path
+        else:
+            partial.discard()
+
+    def kept_note(self) -> str:
+        """Where the frames of a failed file are, in a sentence."""
+        earlier = f"the earlier {self.path.name} is unchanged" if self._replaces else f"{self.path.name} was not made"
+        if self.kept is None:
+            return f"No frame could be kept ({earlier}); free some space or write elsewhere"
+        return (f"The {self._frames_kept} frames that play are kept in {self.kept} ({earlier}); free some space "
+                f"or write elsewhere")
 
     def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_size(path: Path, size_wh: tuple[int, int]) -> None:
+    """The encoders take 2x2 up to 16384x16384 pixels (4:2:0 drops an odd last row or column)."""
+    width, height = size_wh
+    if min(width, height) < MIN_SIDE or max(width, height) > MAX_SIDE:
+        raise SinkError(f"cannot write {path} at {width}x{height}: video files take {MIN_SIDE}x{MIN_SIDE} up to "
+                        f"{MAX_SIDE}x{MAX_SIDE} pixels; give a video (or --size) within that")

@@ -268,9 +268,10 @@ def test_a_full_disk_stops_the_recording_with_one_line_and_keeps_what_was_writte
     assert process.returncode == 2
     errors = [line for line in err.replace("\r", "\n").splitlines() if "error" in line]
     assert len(errors) == 1 and errors[0].startswith("live-nst: error: could not write frame"), errors
-    assert "File too large" in errors[0] and f"kept in {out}" in errors[0]
-    assert len(list(read_frames(out))) >= 30
-    assert [p.name for p in tmp_path.iterdir()] == ["rec.mp4"]
+    assert "File too large" in errors[0] and f"kept in {tmp_path}/rec.partial-" in errors[0]
+    claimed, kept = re.search(r"The (\d+) frames that play are kept in (\S+) \(", errors[0]).groups()
+    assert int(claimed) == len(list(read_frames(kept))) >= 30
+    assert [p.name for p in tmp_path.iterdir()] == [Path(kept).name], "only the partial file, named so"
 
 
 PLAYBACK = """new Promise(resolve => {
