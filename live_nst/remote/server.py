@@ -33,9 +33,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from live_nst.controls import CommandQueue, SnapshotRequest
 from live_nst.errors import ConfigError, LiveNSTError
 from live_nst.remote.access import Access, is_wildcard, url_host
+from live_nst.remote.limits import body_length, check_json_shape
 from live_nst.remote.state import LiveState, StateBoard
 from live_nst.remote.thumbnails import Thumbnails
-from live_nst.remote.updates import MAX_BODY_BYTES, RequestError, command, parse_json, state_update
+from live_nst.remote.updates import RequestError, command, parse_json, state_update
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,11 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a client still connected never holds up the exit
     control: ControlServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver prints a traceback on stderr, over the live console; a connection
+        # that broke (the client went, a stuck write timed out) is no news there.
+        log.debug("control: a connection from %s ended with an error", client_address[0], exc_info=True)
+
 
 class _HTTPServer6(_HTTPServer):
     address_family = socket.AF_INET6
@@ -171,6 +177,9 @@ class _HTTPServer6(_HTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     protocol_version = "HTTP/1.1"  # keep-alive: the gallery's thumbnails share connections
+    # A request line without a version (HTTP/0.9, or bytes that are no HTTP at all: TLS, an
+    # HTTP/2 preface) is answered with a status line too, not with a bare body.
+    default_request_version = "HTTP/1.0"
 
     def version_string(self) -> str:
         return "live-nst"
@@ -193,8 +202,30 @@ class _Handler(BaseHTTPRequestHandler):
         })
 
     def _serve(self, method: str, routes: dict[str, Callable[[], None]]) -> None:
+        """Answer one request; whatever goes wrong gets an answer (or, when the client
+        went, a closed connection), never a traceback on the console."""
+        try:
+            self._route(method, routes)
+        except RequestError as exc:
+            self._error(exc.status, str(exc))
+        except TimeoutError:
+            self._error(408, f"the request did not arrive within {self.timeout:g} s (is its Content-Length "
+                             f"larger than its body?)")
+        except OSError as exc:  # the client went: nobody to answer
+            log.debug("control: %s %s: the connection broke: %s", method, self._path_only(), exc)
+            self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 - a bug here must not print over the live console
+            log.error("control: %s %s failed: %s: %s (a bug: please report it)", method, self._path_only(),
+                      type(exc).__name__, exc)
+            log.debug("control: the failure", exc_info=True)
+            self._error(500, "the server failed on this request (a bug; the log says more)")
+
+    def _route(self, method: str, routes: dict[str, Callable[[], None]]) -> None:
         control = self.server.control
-        url = urlsplit(self.path)
+        try:
+            url = urlsplit(self.path)
+        except ValueError:  # e.g. an unclosed IPv6 bracket in an absolute URL
+            raise RequestError("the request's path is not a valid URL") from None
         self.query = parse_qs(url.query, keep_blank_values=True)
         headers = {name.lower(): value for name, value in self.headers.items()}
         refusal = control.access.check(method, headers, self._param("token")) if control.access else None
@@ -207,10 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
             known = ", ".join(f"{method} {path}" for path in routes)
             self._error(404 if method == "GET" else 405, f"no {method} {url.path} here; this server answers {known}")
             return
-        try:
-            route()
-        except RequestError as exc:
-            self._error(exc.status, str(exc))
+        route()
 
     def _param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -284,19 +312,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self, required: bool = True) -> Any:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             raise RequestError("send the body with a Content-Length (not chunked)", 411)
-        length_text = self.headers.get("Content-Length")
-        if length_text is None or length_text.strip() == "0":
+        self.close_connection = True  # until the body is read whole: what is left of it is no next request
+        length = body_length(self.headers.get("Content-Length"))
+        if not length:
             if required:
                 raise RequestError("the request needs a JSON body (and its Content-Length)", 411 if
-                                   length_text is None else 400)
+                                   length is None else 400)
+            self.close_connection = False
             return None
-        if not length_text.strip().isdigit():
-            raise RequestError(f"Content-Length must be a number of bytes, got {length_text!r}")
-        length = int(length_text)
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True  # the body stays unread
-            raise RequestError(f"the body is {length} bytes; at most {MAX_BODY_BYTES} are taken", 413)
-        return parse_json(self.rfile.read(length))
+        data = self.rfile.read(length)  # TimeoutError when the client sends less and waits: a 408
+        if len(data) < length:
+            raise RequestError(f"the body ended after {len(data)} of the {length} bytes its Content-Length "
+                               f"announced")
+        self.close_connection = False
+        return parse_json(check_json_shape(data))
 
     def _change_state(self) -> None:
         control = self.server.control
@@ -364,9 +393,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True  # a body the request came with may be unread: no next request on it
         self._json(status, {"error": message, "status": status, "reason": HTTPStatus(status).phrase}, headers)
 
+    def _path_only(self) -> str:
+        """The request's path without its query (which may hold the token); "" before the
+        request line was read, or when it is not a URL."""
+        try:
+            return urlsplit(getattr(self, "path", "")).path
+        except ValueError:
+            return "(not a URL)"
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         # Never the request line: its query holds the token.
-        log.debug("control: %s %s: %s", self.command, urlsplit(getattr(self, "path", "")).path, format % args)
+        log.debug("control: %s %s: %s", getattr(self, "command", None), self._path_only(), format % args)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.debug("control: %s %s -> %s", self.command, urlsplit(self.path).path, code)
+        # Also called for a request line that never parsed (TLS, HTTP/2, a 64 KB URL): no path yet.
+        log.debug("control: %s %s -> %s", getattr(self, "command", None), self._path_only(), code)
