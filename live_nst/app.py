@@ -20,6 +20,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -28,7 +29,7 @@ from tqdm import tqdm
 from live_nst.config import RunConfig, parse_output
 from live_nst.controls import Change, Command, CommandQueue, GlobalHotkeys, KeyMap, Order, SnapshotRequest
 from live_nst.errors import ConfigError, OutputError
-from live_nst.outputs import check_folder_writable, refuse_overwriting_inputs
+from live_nst.outputs import check_folder_writable, expand_user, refuse_overwriting_inputs
 from live_nst.overlap import Ready, StageOverlap, auto_painters, network_threads
 from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline, build_pipeline
 from live_nst.quality import QualityController, SizeChange
@@ -341,9 +342,17 @@ class LiveLoop:
     def snapshot(self) -> Path | None:
         if self.last_good is None:
             return None
-        path = self.snapshot_dir / time.strftime("live-nst-%Y%m%d-%H%M%S.png")
-        if not cv2.imwrite(str(path), cv2.cvtColor(self.last_good, cv2.COLOR_RGB2BGR)):
-            log.error("could not write the snapshot %s (folder missing or disk full?)", path)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(self.last_good, cv2.COLOR_RGB2BGR))
+        path = None
+        try:
+            path, handle = _new_file(self.snapshot_dir, time.strftime("live-nst-%Y%m%d-%H%M%S"), ".png")
+            with handle:
+                handle.write(png.tobytes())
+        except OSError as exc:
+            if path is not None:
+                path.unlink(missing_ok=True)
+            log.error("could not write the snapshot in %s: %s (folder missing or disk full?)", self.snapshot_dir,
+                      exc.strerror or exc)
             return None
         log.info("snapshot saved to %s", path)
         return path
@@ -447,12 +456,24 @@ def _stream(config: RunConfig, pipeline: FramePipeline, hotkeys: GlobalHotkeys, 
     return loop
 
 
+def _new_file(folder: Path, stem: str, suffix: str) -> tuple[Path, BinaryIO]:
+    """A file made here and now (never one that exists): ``stem``, else ``stem-2``, ``-3``...
+    (snapshots taken within one second get names of their own)."""
+    for number in range(1, 1000):
+        path = folder / f"{stem}{'' if number == 1 else f'-{number}'}{suffix}"
+        try:
+            return path, open(path, "xb")  # noqa: SIM115 - the caller closes it
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{folder / stem}-*{suffix} all exist")
+
+
 def check_outputs(config: RunConfig, snapshot_dir: Path = Path(".")) -> list[Path]:
     """Before any work: a file output must be writable and must not be the video source
     (compared as files); snapshots need a folder that takes files (a warning if not).
     Returns the files the run reads, for the sink to check again."""
     source = config.source.strip()
-    inputs = [] if source in ("auto", "sample") or source.startswith("webcam:") else [Path(source).expanduser()]
+    inputs = [] if source in ("auto", "sample") or source.startswith("webcam:") else [expand_user(source)]
     kind, path = parse_output(config.output.strip())
     if path is not None:
         refuse_overwriting_inputs(path, inputs, ConfigError)

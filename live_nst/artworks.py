@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from live_nst.errors import InputError
+from live_nst.outputs import expand_user
 
 ARTWORK_SUFFIX = ".jpg"
 
@@ -25,7 +26,7 @@ def shipped_artworks() -> dict[str, Path]:
 def resolve_artwork(spec: str) -> Path:
     """An image path as given, or the shipped artwork a style name (``starry_night``, or
     ``starry_night.jpg`` where no such file is here) stands for."""
-    path = Path(spec).expanduser()
+    path = expand_user(spec)
     if path.is_file():
         return path
     shipped = shipped_artworks()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from live_nst.errors import AssetError
+from live_nst.outputs import expand_user
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def cache_dir() -> Path:
     """The user cache for downloaded assets (``LIVE_NST_CACHE`` overrides)."""
     env = os.environ.get("LIVE_NST_CACHE")
     if env:
-        return Path(env).expanduser()
+        return expand_user(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
     return Path(base) / "live-nst"
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from live_nst.compose import BUILT_IN_LOOKS
 from live_nst.contract import KEY_EXTENDS, StyleInfo, read_json, read_styles
 from live_nst.errors import ConfigError, ModelError
+from live_nst.outputs import expand_user
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def user_styles_dir() -> Path:
     """Where users drop extra .onnx styles (``LIVE_NST_STYLES`` overrides)."""
     env = os.environ.get("LIVE_NST_STYLES")
     if env:
-        return Path(env).expanduser()
+        return expand_user(env)
     return user_config_dir() / "styles"
 
 
@@ -96,7 +97,7 @@ class StyleCatalog:
         """The packaged styles, the user styles folder, and ``extra_dir`` (--styles-dir) besides."""
         folders = [packaged_styles_dir(), user_styles_dir()]
         if extra_dir:
-            extra = Path(extra_dir).expanduser()
+            extra = expand_user(extra_dir)
             if not extra.is_dir():
                 log.warning("the styles folder %s does not exist (or is not a folder): no styles from it; check "
                             "--styles-dir (or styles_dir in the config file)", extra)

@@ -21,6 +21,7 @@ else:  # Python 3.10
     import tomli as tomllib
 
 from live_nst.errors import ConfigError
+from live_nst.outputs import expand_user
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,9 @@ def parse_output(spec: str) -> tuple[str, Path | None]:
     if spec in OUTPUT_KINDS:
         return spec, None
     if isinstance(spec, str) and spec.startswith(FILE_OUTPUT_PREFIX) and spec.removeprefix(FILE_OUTPUT_PREFIX):
-        return "file", Path(spec.removeprefix(FILE_OUTPUT_PREFIX)).expanduser()
+        return "file", expand_user(spec.removeprefix(FILE_OUTPUT_PREFIX))
     if isinstance(spec, str) and Path(spec).suffix.lower() in VIDEO_SUFFIXES:
-        return "file", Path(spec).expanduser()
+        return "file", expand_user(spec)
     raise ConfigError(f"output must be virtualcam, preview, null, or a video file (file:PATH, or a path ending in "
                       f"{', '.join(VIDEO_SUFFIXES)}), got {spec!r}")
 
@@ -249,7 +250,7 @@ def load_config(path: str | Path | None) -> RunConfig:
     """Read a TOML config file (see README); None gives the defaults."""
     if path is None:
         return RunConfig()
-    path = Path(path).expanduser()
+    path = expand_user(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -347,10 +348,10 @@ def _expand_paths(run: dict[str, Any]) -> dict[str, Any]:
     """``~`` in the [run] paths: styles_dir, a video source, a file: output."""
     run = dict(run)
     if "styles_dir" in run:
-        run["styles_dir"] = str(Path(run["styles_dir"]).expanduser())
+        run["styles_dir"] = str(expand_user(run["styles_dir"]))
     if str(run.get("source", "")).startswith("~"):
-        run["source"] = str(Path(run["source"]).expanduser())
+        run["source"] = str(expand_user(run["source"]))
     output = str(run.get("output", ""))
     if output.startswith(f"{FILE_OUTPUT_PREFIX}~"):
-        run["output"] = FILE_OUTPUT_PREFIX + str(Path(output.removeprefix(FILE_OUTPUT_PREFIX)).expanduser())
+        run["output"] = FILE_OUTPUT_PREFIX + str(expand_user(output.removeprefix(FILE_OUTPUT_PREFIX)))
     return run

@@ -11,12 +11,23 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
-from live_nst.errors import LiveNSTError, OutputError
+from live_nst.errors import ConfigError, LiveNSTError, OutputError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 ErrorType = type[LiveNSTError]
+
+
+def expand_user(path: str | Path, error: ErrorType = ConfigError) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` made the home folder, as a shell does;
+    an unknown user (or no home folder) is the user's error, not a crash."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # pathlib's "Could not determine home directory"
+        head = str(path).split("/", 1)[0]
+        raise error(f"cannot find the home folder of {head} in {path}: "
+                    f"{'no such user' if head != '~' else 'HOME is not set'}; write the path out in full") from None
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -53,7 +64,7 @@ def check_folder_writable(folder: Path, what: str, error: ErrorType = OutputErro
 
 def check_file_output(path: str | Path, what: str, error: ErrorType = OutputError) -> Path:
     """A file can be written at ``path`` (which may exist: it is replaced at the end)."""
-    path = Path(path).expanduser()
+    path = expand_user(path, error)
     if path.is_dir():
         raise error(f"cannot write {what} to {path}: that is a folder; give a file name")
     check_folder_writable(path.parent, f"{what} ({path.name})", error)
@@ -64,7 +75,7 @@ def check_file_output(path: str | Path, what: str, error: ErrorType = OutputErro
 
 def check_folder_output(folder: str | Path, what: str, error: ErrorType = OutputError) -> Path:
     """A folder files can be written into; a missing one must be one live-nst can create."""
-    folder = Path(folder).expanduser()
+    folder = expand_user(folder, error)
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

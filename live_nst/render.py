@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from live_nst.config import RunConfig
 from live_nst.errors import SinkError
-from live_nst.outputs import refuse_overwriting_inputs
+from live_nst.outputs import expand_user, refuse_overwriting_inputs
 from live_nst.pipeline import FramePipeline, build_pipeline
 from live_nst.stopping import StopRequest
 from live_nst.video import VideoReader, VideoWriter, check_output_path
@@ -36,7 +36,7 @@ def render(input_path: Path, output_path: Path, config: RunConfig, progress: boo
            stop: StopRequest | None = None) -> RenderResult:
     """Paint every frame of ``input_path`` into ``output_path`` (at ``config.crf``). ``stop``
     (Ctrl-C and SIGTERM set it while this runs) ends the render after the frame in hand."""
-    input_path, output_path = Path(input_path), Path(output_path).expanduser()
+    input_path, output_path = Path(input_path), expand_user(output_path)
     # The output is compared with the input as files, before anything is opened for writing.
     refuse_overwriting_inputs(output_path, [input_path], SinkError)
     with VideoReader(input_path) as reader:

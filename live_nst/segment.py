@@ -15,6 +15,7 @@ import numpy as np
 
 from live_nst.assets import Asset, WheelMember, cache_dir, ensure
 from live_nst.errors import ModelError
+from live_nst.outputs import expand_user
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def resolve_segmentation_model(spec: str, cache: Path | None = None) -> Path:
     asset = SEGMENTATION_MODELS.get(str(spec).strip().lower())
     if asset is not None:
         return ensure(asset, cache)
-    path = Path(spec).expanduser()
+    path = expand_user(spec)
     if path.suffix.lower() != ".tflite":
         raise ModelError(
             f"segmentation model {spec!r} is neither a known name nor a .tflite file. Use one of "

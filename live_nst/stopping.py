@@ -1,10 +1,11 @@
-"""Stopping long work cleanly: Ctrl-C (SIGINT) and SIGTERM ask the live loop or a render
+"""Stopping long work cleanly: Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal was
+closed) ask the live loop or a render
 to stop after the frame in hand, so devices are released, the file being written is
 finished and playable, and the last statistics are printed. A second signal stops at
 once (KeyboardInterrupt), for work stuck inside a call.
 
 Exit code 130 (128 + SIGINT, as shells report Ctrl-C) says the work was interrupted,
-whichever of the two signals asked.
+whichever of the signals asked.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from collections.abc import Iterator
 log = logging.getLogger(__name__)
 
 EXIT_INTERRUPTED = 130
-_SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
+# SIGHUP only where it exists (not on Windows); its default would kill the process with
+# the file being written unfinished.
+_SIGNALS = tuple(s for s in (getattr(signal, name, None) for name in ("SIGINT", "SIGTERM", "SIGHUP")) if s is not None)
+_AS_INTERRUPT = tuple(s for s in _SIGNALS if s != getattr(signal, "SIGINT", None))
 
 
 class StopRequest:
@@ -56,7 +60,7 @@ class StopRequest:
 
     @contextlib.contextmanager
     def from_signals(self) -> Iterator[StopRequest]:
-        """SIGINT and SIGTERM set this flag while the block runs (from the main thread
+        """SIGINT, SIGTERM and SIGHUP set this flag while the block runs (from the main thread
         only: elsewhere signals cannot be handled, and the block runs without)."""
         if threading.current_thread() is not threading.main_thread():
             yield self
@@ -71,17 +75,17 @@ class StopRequest:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """While the block runs, SIGTERM interrupts like Ctrl-C (KeyboardInterrupt), so every
-    command cleans up through the same path and exits with 130."""
-    sigterm = getattr(signal, "SIGTERM", None)
-    if sigterm is None or threading.current_thread() is not threading.main_thread():
+    """While the block runs, SIGTERM and SIGHUP interrupt like Ctrl-C (KeyboardInterrupt),
+    so every command cleans up through the same path and exits with 130."""
+    if not _AS_INTERRUPT or threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(sigterm, _raise_interrupt)
+    previous = {signum: signal.signal(signum, _raise_interrupt) for signum in _AS_INTERRUPT}
     try:
         yield
     finally:
-        signal.signal(sigterm, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from live_nst.encode import CRF_RANGE, DEFAULT_CRF, Encoder, Format, format_for, playable_frames
 from live_nst.errors import LiveNSTError, SinkError, SourceError
-from live_nst.outputs import PartialFile, check_file_output, refuse_overwriting_inputs
+from live_nst.outputs import PartialFile, check_file_output, expand_user, refuse_overwriting_inputs
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class VideoWriter:
     def __init__(self, path: str | Path, size_wh: tuple[int, int], fps: float, *, crf: int = DEFAULT_CRF,
                  audio_from: str | Path | None = None, inputs: Sequence[str | Path] = (),
                  preset: str = "veryfast") -> None:
-        self.path = Path(path).expanduser()
+        self.path = expand_user(path)
         self.size_wh = (int(size_wh[0]), int(size_wh[1]))
         self.fps = float(fps)
         self.kept: Path | None = None  # after close: where the frames are (None: nothing kept)

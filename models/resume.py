@@ -20,6 +20,7 @@ from live_nst.assets import sha256_of
 from live_nst.errors import ConfigError, InputError, ModelError
 from live_nst.models import losses
 from live_nst.models.train import TrainConfig, load_checkpoint
+from live_nst.outputs import expand_user
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,9 @@ def _weights(base: losses.LossWeights, args: argparse.Namespace) -> losses.LossW
 
 
 def _content_dir(folder: str, what: str) -> str:
-    if not Path(folder).expanduser().is_dir():
+    if not expand_user(folder).is_dir():
         raise InputError(f"{what}, {folder}, is not a folder here; give the photos with --content-dir DIR")
-    return str(Path(folder).expanduser())
+    return str(expand_user(folder))
 
 
 def _resumed_artworks(args: argparse.Namespace, ckpt: dict[str, Any]) -> tuple[str, ...]:
@@ -150,7 +151,7 @@ def _resumed_artworks(args: argparse.Namespace, ckpt: dict[str, Any]) -> tuple[s
 def _stored_artwork(path: str, style: dict[str, Any]) -> str:
     """The checkpoint's artwork path when it is on this machine, else the style's name
     (a shipped artwork, if there is one by that name)."""
-    if Path(path).expanduser().is_file():
+    if expand_user(path).is_file():
         return path
     log.info("the artwork %s the checkpoint names is not here; using the shipped '%s'", path, style["name"])
     return style["name"]

@@ -356,3 +356,18 @@ def test_into_a_file_the_sample_goes_frame_by_frame_at_true_speed(tmp_path, segm
         error = np.abs(frames[index].astype(int) - sample.frame_at(index)).mean()
         later = np.abs(frames[index].astype(int) - sample.frame_at(index * 8)).mean()
         assert error < 4 and error < later / 2, (index, error, later)
+
+
+def test_snapshots_in_the_same_second_never_share_a_name(pipeline, tmp_path):
+    from live_nst.app import _new_file
+
+    loop = LiveLoop(ScriptedCamera("f"), pipeline, NullSink(), CommandQueue(), KeyMap.from_config(pipeline.config.keys),
+                    snapshot_dir=tmp_path)
+    loop.last_good = np.full((SIZE_WH[1], SIZE_WH[0], 3), 7, np.uint8)
+    paths = [loop.snapshot() for _ in range(3)]
+    assert len(set(paths)) == 3 and sorted(tmp_path.glob("*.png")) == sorted(paths)
+    assert all(cv2.imread(str(path)).shape == (SIZE_WH[1], SIZE_WH[0], 3) for path in paths)
+    (tmp_path / "shot.png").write_bytes(b"kept")
+    path, handle = _new_file(tmp_path, "shot", ".png")
+    handle.close()
+    assert path.name == "shot-2.png" and (tmp_path / "shot.png").read_bytes() == b"kept"

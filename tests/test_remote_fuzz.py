@@ -175,3 +175,11 @@ def test_content_length_is_ascii_digits_within_the_bound(header, length, status)
         body_length(header)
     assert refused.value.status == status
     assert json.dumps(str(refused.value))  # a message that fits an answer
+
+
+def test_three_snapshots_in_one_second_are_three_files(hostile_live):
+    answers = [exchange(hostile_live.server.port, post(b"", path=b"/api/snapshot"), True) for _ in range(3)]
+    files = [json.loads(answer.partition(b"\r\n\r\n")[2])["path"] for answer in answers]
+    assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers)
+    written = sorted(str(p) for p in hostile_live.snapshots.resolve().glob("*.png"))
+    assert len(set(files)) == 3 and written == sorted(files)
