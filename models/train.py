@@ -21,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from live_nst.assets import sha256_of
-from live_nst.errors import InputError, ModelError
+from live_nst.errors import InputError, ModelError, OutputError
 from live_nst.models import losses
 from live_nst.models.balance import StyleBalance
 from live_nst.models.data import RandomCrops, find_faces, list_images, load_image
@@ -115,8 +115,23 @@ def save_checkpoint(path: Path, model, optimizer, step: int, config: TrainConfig
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".part")
-    torch.save(payload, partial)
-    partial.replace(path)
+    try:
+        torch.save(payload, partial)
+        descriptor = os.open(partial, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)  # a full disk the file system notices late fails here, not after the rename
+        finally:
+            os.close(descriptor)
+        partial.replace(path)
+    except (OSError, RuntimeError) as exc:  # torch reports a failed write as RuntimeError ("enforce fail")
+        partial.unlink(missing_ok=True)
+        # torch's own text ("[enforce fail at inline_container.cc:672] ...") tells a user nothing.
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "the write stopped part way"
+        raise OutputError(f"could not write the checkpoint {path} ({why}); is the disk full? Free some "
+                          f"space or write to another folder with -o. Any earlier {path.name} is unchanged") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

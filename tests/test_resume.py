@@ -162,3 +162,39 @@ def test_resume_grows_the_network_but_never_shrinks_it(checkpoint, capsys):
     assert _config("--resume", str(path), "--content-dir", str(photos), "--res-blocks", "7").res_blocks == 7
     assert main(["train", "--resume", str(path), "--content-dir", str(photos), "--res-blocks", "3"]) == 2
     assert "would remove trained ones" in capsys.readouterr().err
+
+
+# Saves a checkpoint under a file size limit (a full disk, without root); prints the error.
+_SAVE_ON_A_FULL_DISK = """
+import resource, signal, sys
+import torch
+from live_nst.errors import LiveNSTError
+from live_nst.models.networks import build_network
+from live_nst.models.train import TrainConfig, save_checkpoint
+model = build_network("painter", 1)
+optimizer = torch.optim.Adam(model.parameters())
+config = TrainConfig(style_paths=(sys.argv[3],), content_dir=".", out_dir=".", steps=1, size=64)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))  # only now: torch writes caches
+try:
+    save_checkpoint(__import__("pathlib").Path(sys.argv[1]), model, optimizer, 1, config, [])
+except LiveNSTError as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.parametrize("limit", [0, 1000, 200_000])
+def test_a_checkpoint_on_a_full_disk_is_one_error_and_leaves_the_earlier_one(tmp_path, limit):
+    import subprocess
+    import sys
+
+    last = tmp_path / "last.ckpt"
+    last.write_bytes(b"the earlier checkpoint")
+    artwork = shipped_artworks()["great_wave"]
+    done = subprocess.run([sys.executable, "-I", "-c", _SAVE_ON_A_FULL_DISK, str(last), str(limit), str(artwork)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("OutputError could not write the checkpoint"), done.stdout
+    assert len(done.stdout.strip().splitlines()) == 1 and "Any earlier last.ckpt is unchanged" in done.stdout
+    assert last.read_bytes() == b"the earlier checkpoint"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"], "a .part file was left"
