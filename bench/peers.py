@@ -93,8 +93,8 @@ def contract_model(model_path: Path, device: str, threads: int, style_index: int
 
 def export_johnson(folder: Path) -> Path:
     """A random-weight Johnson et al. (2016) network, exported like any live-nst style."""
-    from live_nst.export.onnx_export import export_network
     from live_nst.models.networks import build_network
+    from live_nst.models.onnx_file import export_network
 
     network = build_network("johnson", 1)
     chatty = logging.getLogger("onnx_ir")  # the exporter's graph passes log every step at INFO

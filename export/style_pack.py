@@ -22,13 +22,14 @@ import cv2
 import numpy as np
 
 from live_nst import contract
-from live_nst.bench.context import SAMPLE, load_frames
-from live_nst.bench.report import PackMeasures
 from live_nst.catalog import packaged_styles_dir
 from live_nst.errors import LiveNSTError
 from live_nst.export.artworks import ARTWORKS, unshippable
-from live_nst.export.onnx_export import ExportError, checkpoint_style_names, export_checkpoint
+from live_nst.export.onnx_export import checkpoint_style_names, export_checkpoint
+from live_nst.export.pack_report import PackMeasures
 from live_nst.inference import StyleModel
+from live_nst.models.onnx_file import ExportError
+from live_nst.sources import SampleSource
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ def write_quality(path: Path, quality: dict) -> None:
 def contact_sheet(path: Path, out: Path, columns: int = 3, cell_wh=(426, 240)) -> Path:
     """The built-in sample painted in every style of the pack, labelled."""
     model = StyleModel(path, "cpu")
-    frame = load_frames(SAMPLE, 1, cell_wh)[0]
+    with SampleSource(cell_wh, paced=False) as sample:
+        frame = sample.frame_at(0)
     cells = [("original", frame)]
     for index, info in enumerate(model.styles):
         weights = np.zeros((model.num_styles, 8, 8), np.float32)

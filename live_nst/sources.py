@@ -321,7 +321,7 @@ class SampleSource(_ClosingSource):
         self.ended = False
         self._clock = clock
         self._closing = threading.Event()
-        self._portrait = _load_portrait()
+        self._portrait = load_portrait()
         self._pacer = Pacer(self.fps, clock, wait or self._closing.wait) if paced else None
         self._next_index = 0
 
@@ -357,7 +357,7 @@ class SampleSource(_ClosingSource):
         self.ended = True
 
 
-def _load_portrait() -> np.ndarray:
+def load_portrait() -> np.ndarray:
     import matplotlib.cbook as cbook  # a core dependency: it ships the portrait
 
     path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)

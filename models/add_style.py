@@ -33,7 +33,7 @@ from live_nst import contract
 from live_nst.assets import sha256_of
 from live_nst.errors import ConfigError, InputError, ModelError
 from live_nst.models import losses
-from live_nst.models.data import list_images, load_image
+from live_nst.models.data import list_images, load_image, random_crops
 from live_nst.models.networks import ArchConfig, ConditionalInstanceNorm, network_from_config, one_hot_weights
 from live_nst.models.train import learning_rate
 from live_nst.models.vgg import VGGFeatures
@@ -140,23 +140,10 @@ def content_photos(content_dir: Path | None) -> list[torch.Tensor]:
     """The photos to paint while training: a folder's, or the built-in sample portrait."""
     if content_dir is not None:
         return [load_image(path, 320) for path in list_images(content_dir)[:400]]
-    from live_nst.sources import _load_portrait
+    from live_nst.sources import load_portrait
 
-    portrait = torch.from_numpy(_load_portrait()).permute(2, 0, 1)[None].float() / 255.0
+    portrait = torch.from_numpy(load_portrait()).permute(2, 0, 1)[None].float() / 255.0
     return [portrait]
-
-
-def random_crops(photos: list[torch.Tensor], size: int, batch: int) -> torch.Tensor:
-    crops = []
-    for _ in range(batch):
-        photo = random.choice(photos)
-        scale = size / min(photo.shape[-2:]) * random.uniform(1.0, 2.0)
-        h, w = (max(size, round(side * scale)) for side in photo.shape[-2:])
-        image = F.interpolate(photo, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-        top, left = random.randint(0, h - size), random.randint(0, w - size)
-        crop = image[..., top:top + size, left:left + size]
-        crops.append(crop.flip(-1) if random.random() < 0.5 else crop)
-    return torch.cat(crops).clamp(0, 1)
 
 
 # --- fitting ----------------------------------------------------------------------------
@@ -235,7 +222,7 @@ def add_style(picture: Path, name: str | None, styles_dir: Path, pack_path: Path
     ``snapshot_at_min``: also write ``snapshot_dir/NAME-Xmin.onnx`` with the style as it was
     after X minutes (for measuring how quality grows with the budget).
     """
-    from live_nst.export.onnx_export import export_network
+    from live_nst.models.onnx_file import export_network
 
     if budget_min <= 0:
         raise ConfigError(f"--budget must be a positive number of minutes, got {budget_min:g}")

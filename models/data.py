@@ -1,12 +1,15 @@
-"""Images for training: content photos as random crops, style artworks as tensors."""
+"""Images for training: content photos as random crops (from files, or held in memory),
+style artworks as tensors."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from live_nst.errors import InputError
@@ -77,9 +80,46 @@ def find_faces(paths: list[Path], cache_file: Path | None = None, root: Path | N
     return {str(p): cached[key(p)] for p in paths}
 
 
+@dataclass(frozen=True)
+class CropBox:
+    """Where one random square crop comes from: the photo scaled to ``scaled_wh``, the
+    crop's top-left corner in it, and whether it is mirrored."""
+
+    scaled_wh: tuple[int, int]
+    left: int
+    top: int
+    flip: bool
+
+
+def random_crop_box(width: int, height: int, size: int, zoom: tuple[float, float]) -> CropBox:
+    """A random ``size`` square crop of a ``width`` x ``height`` photo: the photo scaled so
+    its short side is ``size`` times a zoom drawn from ``zoom`` (never below ``size``),
+    the crop placed anywhere in it, mirrored half the time."""
+    scale = size / min(width, height) * random.uniform(*zoom)
+    scaled = (max(size, round(width * scale)), max(size, round(height * scale)))
+    left = random.randint(0, scaled[0] - size)
+    top = random.randint(0, scaled[1] - size)
+    return CropBox(scaled, left, top, random.random() < 0.5)
+
+
+def random_crops(photos: list[torch.Tensor], size: int, batch: int, zoom: tuple[float, float] = (1.0, 2.0)
+                 ) -> torch.Tensor:
+    """``batch`` random crops (``random_crop_box``) of photos held in memory, each (1, 3, H, W)
+    in [0, 1]: (batch, 3, size, size)."""
+    crops = []
+    for _ in range(batch):
+        photo = random.choice(photos)
+        box = random_crop_box(photo.shape[-1], photo.shape[-2], size, zoom)
+        image = F.interpolate(photo, size=box.scaled_wh[::-1], mode="bilinear", align_corners=False, antialias=True)
+        crop = image[..., box.top:box.top + size, box.left:box.left + size]
+        crops.append(crop.flip(-1) if box.flip else crop)
+    return torch.cat(crops).clamp(0, 1)
+
+
 class RandomCrops(torch.utils.data.Dataset):
-    """Square random crops (with horizontal flips) of the content photos, each with its
-    face mask: (4, size, size), RGB in [0, 1] then 1 inside a face box."""
+    """Square random crops (``random_crop_box``, zoom 1 to 1.3) of the content photos read
+    from their files, each with its face mask: (4, size, size), RGB in [0, 1] then 1
+    inside a face box."""
 
     def __init__(self, paths: list[Path], size: int, faces: FaceBoxes | None = None) -> None:
         self.paths = paths
@@ -94,15 +134,13 @@ class RandomCrops(torch.utils.data.Dataset):
         mask = Image.new("L", image.size, 0)
         for x, y, w, h in self.faces.get(str(self.paths[index]), ()):
             mask.paste(255, (x, y, x + w, y + h))
-        scale = self.size / min(image.size) * random.uniform(1.0, 1.3)
-        size = (max(self.size, round(image.width * scale)), max(self.size, round(image.height * scale)))
-        left = random.randint(0, size[0] - self.size)
-        top = random.randint(0, size[1] - self.size)
-        flip = random.random() < 0.5
+        box = random_crop_box(image.width, image.height, self.size, (1.0, 1.3))
+        left, top = box.left, box.top
         layers = []
         for layer in (image, mask):
-            layer = layer.resize(size, Image.Resampling.BILINEAR).crop((left, top, left + self.size, top + self.size))
-            if flip:
+            layer = layer.resize(box.scaled_wh, Image.Resampling.BILINEAR).crop(
+                (left, top, left + self.size, top + self.size))
+            if box.flip:
                 layer = layer.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
             layers.append(np.atleast_3d(np.asarray(layer)))
         stacked = np.concatenate(layers, axis=2).astype(np.float32) / 255.0

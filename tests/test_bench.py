@@ -37,8 +37,8 @@ def styles_dir(tmp_path_factory) -> Path | None:
         return None
     torch = pytest.importorskip("torch", reason="no shipped style pack and no PyTorch to export a test model")
     pytest.importorskip("onnxscript")
-    from live_nst.export.onnx_export import export_network
     from live_nst.models.networks import ArchConfig, StyleNetwork
+    from live_nst.models.onnx_file import export_network
 
     torch.manual_seed(0)
     network = StyleNetwork(ArchConfig("mobile", 2, (8, 12), 1)).eval()
@@ -340,7 +340,7 @@ def test_data_and_peers_come_from_options_then_environment_then_the_current_fold
 
 
 def test_pack_measures_read_what_the_model_cards_need():
-    from live_nst.bench.report import PackMeasures
+    from live_nst.export.pack_report import PackMeasures
     from live_nst.export.style_pack import speed_from_report
 
     report = Path(__file__).resolve().parents[1] / "docs" / "bench" / "report.json"
@@ -358,7 +358,7 @@ def test_pack_measures_read_what_the_model_cards_need():
 
 
 def test_pack_measures_carry_the_baseline_ratios_of_all_styles_together():
-    from live_nst.bench.report import PackMeasures
+    from live_nst.export.pack_report import PackMeasures
 
     fidelity = {"baseline_model": "bench/baselines/old.onnx",
                 "summary": {"style_ratio": 1.5, "content_ratio": 1.6, "baseline_style_ratio": 1.7,

@@ -20,9 +20,10 @@ from PIL import Image  # noqa: E402
 
 from live_nst import contract  # noqa: E402
 from live_nst.errors import ModelError  # noqa: E402
-from live_nst.export import onnx_export  # noqa: E402
-from live_nst.export.onnx_export import ExportError, ExportParityError, check_parity, export_checkpoint, export_network  # noqa: E402
+from live_nst.export.onnx_export import export_checkpoint  # noqa: E402
+from live_nst.models import onnx_file  # noqa: E402
 from live_nst.models.networks import ArchConfig, PainterNetwork  # noqa: E402
+from live_nst.models.onnx_file import ExportError, ExportParityError, check_parity, export_network  # noqa: E402
 from live_nst.models.train import TrainConfig, save_checkpoint  # noqa: E402
 
 pytestmark = [pytest.mark.train, pytest.mark.usefixtures("one_torch_thread")]
@@ -143,7 +144,7 @@ def test_fp16_variant_has_half_weights_and_float_io(tmp_path):
     with torch.no_grad():
         want = network(torch.from_numpy(image), torch.from_numpy(weights)).numpy()
     assert got.dtype == np.float32
-    np.testing.assert_allclose(got, want, atol=onnx_export.FP16_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(got, want, atol=onnx_file.FP16_TOLERANCE, rtol=0)
 
 
 @pytest.mark.slow  # a second export
@@ -155,7 +156,7 @@ def test_failed_export_leaves_the_previous_model_in_place(tmp_path, monkeypatch,
     def failing_parity(*args, **kwargs):
         raise ExportParityError("simulated mismatch", 1.0, 1e-4)
 
-    monkeypatch.setattr(onnx_export, "check_parity", failing_parity)
+    monkeypatch.setattr(onnx_file, "check_parity", failing_parity)
     with pytest.raises(ExportParityError):
         export_network(tiny_network(seed=3), target, list(STYLE_NAMES))
     assert target.read_bytes() == previous
