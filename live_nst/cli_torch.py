@@ -14,6 +14,9 @@ from typing import Any
 
 from live_nst.errors import ConfigError, require
 
+# add-style's smallest --budget, minutes: loading (about 10 s), choosing the nearest shipped
+# style (about 20 s) and the export (models/add_style.py's EXPORT_RESERVE_S) on a 2-core CPU.
+MIN_BUDGET_MIN = 1.0
 # Shown in --help; tests/test_cli.py checks them against the dataclasses.
 GATYS_DEFAULTS = dict(steps=300, content_weight=1.0, style_weight=2.5)
 TRAIN_DEFAULTS = dict(arch="painter", size=192, style_size=512, batch=4, steps=4000, lr=2e-3, face_weight=4.0,
@@ -106,19 +109,24 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_add_style(args: argparse.Namespace) -> int:
+    import time
     from pathlib import Path
 
+    started = time.monotonic()  # the budget is the whole command's: PyTorch's import counts too
     require("torch", "train", "add-style")
     from live_nst.catalog import StyleCatalog, packaged_styles_dir, user_styles_dir
     from live_nst.models.add_style import add_style
 
     styles_dir = Path(args.styles_dir).expanduser() if args.styles_dir else user_styles_dir()
-    catalog = StyleCatalog.default(styles_dir)
+    # add_style makes a missing folder itself, so only an existing one is read for taken
+    # names (the catalog would warn that a missing one gives no styles).
+    catalog = StyleCatalog.default(styles_dir if styles_dir.is_dir() else None)
     path = add_style(Path(args.picture), args.name, styles_dir, packaged_styles_dir() / "pack.onnx",
                      set(catalog.entries), budget_min=args.budget,
-                     content_dir=Path(args.content_dir) if args.content_dir else None)
+                     content_dir=Path(args.content_dir) if args.content_dir else None, started=started)
     name = args.name or Path(args.picture).stem
-    print(f"wrote {path}\n"
+    took = round(time.monotonic() - started)
+    print(f"wrote {path} in {took // 60}:{took % 60:02d} (budget {args.budget:g} min)\n"
           f"Use it: live-nst run --person-style {name}   (or --background-style {name}); a running live-nst "
           f"picks it up by itself and adds it to the hotkey cycle.")
     return 0
@@ -239,9 +247,10 @@ def _add_add_style(sub: Any, options, number_type) -> None:
                                  "shares one pass with the shipped styles. Needs the [train] extra (PyTorch)."))
     p.add_argument("picture", help="the artwork: a JPEG or PNG, at least 64 px on each side")
     p.add_argument("--name", help="the style's name: letters, digits, - and _ (default: the picture's file name)")
-    p.add_argument("--budget", type=number_type(float, 0.1), default=10.0, metavar="MINUTES",
-                   help="wall-clock time for the whole command, export included (default 10: a usable style on a "
-                        "2-core laptop CPU)")
+    p.add_argument("--budget", type=number_type(float, MIN_BUDGET_MIN), default=10.0, metavar="MINUTES",
+                   help=f"wall-clock time for the whole command, at least {MIN_BUDGET_MIN:g}: loading, choosing the "
+                        f"nearest shipped style and the export take about a minute of it on a 2-core CPU, fitting "
+                        f"the rest (default 10: a usable style on a 2-core laptop CPU)")
     p.add_argument("--styles-dir", metavar="DIR", help="where to write NAME.onnx (default: the user styles folder)")
     p.add_argument("--content-dir", metavar="DIR",
                    help="photos to paint while training (default: the built-in sample portrait)")

@@ -41,8 +41,15 @@ from live_nst.models.vgg import VGGFeatures
 log = logging.getLogger(__name__)
 
 MIN_SIDE = 64  # px: below this an artwork has no strokes to learn
-EXPORT_RESERVE_S = 75.0  # the ONNX export and its check at the end (about a minute on 2 cores)
+# The ONNX export and its parity check at the end: 20-30 s of tracing and 6 s of checking on
+# a busy 2-core CPU (2026-12-06), so the fitting stops this long before the deadline.
+EXPORT_RESERVE_S = 35.0
 MIN_TRAIN_S = 1.0
+# Below this share of the difference between the starting style's painting and its nearest
+# shipped neighbour's, the new style still paints essentially as the one it started from.
+# (Candy from composition_vii on a busy 2-core CPU: 0.12 after 1 step, 0.31 after 3, 0.45
+# after 5, 0.56 after 20; 2026-12-07.)
+BARELY_MOVED = 0.25
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$")
 WEIGHTS_SUFFIX = ".weights.npz"  # beside pack.onnx: the same network for PyTorch
 
@@ -163,15 +170,52 @@ def style_grams(vgg: VGGFeatures, image: torch.Tensor) -> dict[str, torch.Tensor
 
 
 def nearest_style(network: torch.nn.Module, vgg: VGGFeatures, target: dict[str, torch.Tensor],
-                  photo: torch.Tensor) -> tuple[int, list[float]]:
-    """The style whose painting of ``photo`` has Grams nearest ``target``, and all distances."""
+                  photo: torch.Tensor, on_style: Callable[[int, torch.Tensor], None] | None = None
+                  ) -> tuple[int, list[float]]:
+    """The style whose painting of ``photo`` has Grams nearest ``target``, and all distances.
+    ``on_style(index, painting)`` runs after each style is measured (seconds each on a CPU)."""
     distances = []
     with torch.no_grad():
         for index in range(arch_of(network).num_styles):
-            painted = network(photo, one_hot_weights(torch.tensor([index]), arch_of(network).num_styles,
-                                                     *photo.shape[-2:]))
+            painted = paint(network, photo, index)
             distances.append(float(losses.style_loss(vgg(painted), target)))
+            if on_style is not None:
+                on_style(index, painted)
     return int(np.argmin(distances)), distances
+
+
+def paint(network: torch.nn.Module, photo: torch.Tensor, index: int) -> torch.Tensor:
+    with torch.no_grad():
+        return network(photo, one_hot_weights(torch.tensor([index]), arch_of(network).num_styles,
+                                              *photo.shape[-2:]))
+
+
+def fit_seconds(seconds_left: float, exports: int = 1) -> float:
+    """How long the fitting may run when ``seconds_left`` of the budget remain and
+    ``exports`` ONNX files are still to write: at least MIN_TRAIN_S (one step or so)."""
+    return max(MIN_TRAIN_S, seconds_left - EXPORT_RESERVE_S * exports)
+
+
+@dataclass(frozen=True)
+class Start:
+    """The shipped style a new one starts as, and every shipped style's painting of the
+    photo it was chosen on (to tell afterwards how far the new style moved)."""
+    index: int
+    photo: torch.Tensor
+    paintings: list[torch.Tensor]
+
+
+def moved_share(network: torch.nn.Module, start: Start) -> float:
+    """How differently the new (last) style paints ``start.photo`` from the style it started
+    as, as a share of how differently the nearest other shipped style does: 0 means it paints
+    exactly as the starting style, 1 means as differently as another shipped style."""
+    new = paint(network, start.photo, arch_of(network).num_styles - 1)
+    own = start.paintings[start.index]
+    others = [p for i, p in enumerate(start.paintings) if i != start.index]
+    if not others:
+        return float("inf")  # a pack of one style: nothing to compare with
+    neighbour = min(float((other - own).abs().mean()) for other in others)
+    return float((new - own).abs().mean()) / max(neighbour, 1e-12)
 
 
 def fit(network: torch.nn.Module, vgg: VGGFeatures, target: dict[str, torch.Tensor], photos: list[torch.Tensor],
@@ -216,19 +260,21 @@ def fit(network: torch.nn.Module, vgg: VGGFeatures, target: dict[str, torch.Tens
 # --- the command ------------------------------------------------------------------------
 def add_style(picture: Path, name: str | None, styles_dir: Path, pack_path: Path, taken: set[str],
               budget_min: float = 10.0, content_dir: Path | None = None,
-              snapshot_at_min: tuple[float, ...] = (), snapshot_dir: Path | None = None) -> Path:
+              snapshot_at_min: tuple[float, ...] = (), snapshot_dir: Path | None = None,
+              started: float | None = None) -> Path:
     """Fit ``picture`` as a new style and write ``styles_dir/NAME.onnx``; returns its path.
 
+    The budget is the whole command's, from ``started`` (a ``time.monotonic()`` reading,
+    default now): loading, choosing the nearest shipped style, fitting and the export.
     ``snapshot_at_min``: also write ``snapshot_dir/NAME-Xmin.onnx`` with the style as it was
-    after X minutes (for measuring how quality grows with the budget).
+    after X minutes of fitting (for measuring how quality grows with the budget).
     """
-    from live_nst.models.onnx_file import export_network
-
     if budget_min <= 0:
         raise ConfigError(f"--budget must be a positive number of minutes, got {budget_min:g}")
-    deadline = time.monotonic() + budget_min * 60.0  # the whole command's, export included
+    deadline = (started if started is not None else time.monotonic()) + budget_min * 60.0
     name = name or picture.stem
     check_name(name, taken, styles_dir)
+    log.info("add-style %s: loading the pack, the artwork and VGG-19", name)
     network, styles, recipe = load_pack(pack_path)
     style_size = int(recipe.get("style_size") or 512)
     artwork = read_artwork(picture, style_size)
@@ -236,15 +282,50 @@ def add_style(picture: Path, name: str | None, styles_dir: Path, pack_path: Path
     vgg = VGGFeatures((*losses.STYLE_LAYERS, *losses.TRAIN_CONTENT_LAYERS))
     target = style_grams(vgg, artwork)
     photos = content_photos(content_dir)
-    start_from, distances = nearest_style(network, vgg, target, random_crops(photos, 256, 1))
-    log.info("starting from %s, the nearest shipped style (Gram distance %.3g)", styles[start_from].name,
-             distances[start_from])
+    start = _choose_start(network, styles, vgg, target, photos)
+    start_from = start.index
     grown = append_style(network, start_from)
-    config = FitConfig(budget_s=max(MIN_TRAIN_S, deadline - time.monotonic() - EXPORT_RESERVE_S))
+    left = deadline - time.monotonic()
+    snapshots = sorted(m * 60.0 for m in snapshot_at_min if 0 < m * 60.0 < fit_seconds(left))
+    config = FitConfig(budget_s=fit_seconds(left, exports=1 + len(snapshots)))
     recipe_weights = recipe.get("weights")
     weights = losses.LossWeights(**recipe_weights) if isinstance(recipe_weights, dict) else losses.LossWeights()
-    snapshots = sorted(m * 60.0 for m in snapshot_at_min if 0 < m * 60.0 < config.budget_s)
-    saved: list[tuple[float, int, dict]] = []  # (seconds, steps, state) at each snapshot
+    steps, terms, saved = _fit_with_progress(grown, vgg, target, photos, weights, config, name, deadline,
+                                             [at for at in snapshots if at < config.budget_s])
+    _warn_if_barely_moved(grown, start, styles[start_from].name, steps)
+    card = {"artwork_sha256": sha256_of(picture), "artwork_file": picture.name, "steps": steps,
+            "budget_min": budget_min, "started_from": styles[start_from].name, "losses": terms,
+            "style_size": style_size, "crop": config.size, "batch": config.batch,
+            "content": str(content_dir) if content_dir else "the built-in sample portrait"}
+    return _export(grown, styles, name, picture, pack_path, {**recipe, "add_style": card}, styles_dir,
+                   saved, snapshot_dir)
+
+
+def _choose_start(network: torch.nn.Module, styles: list[contract.StyleInfo], vgg: VGGFeatures,
+                  target: dict[str, torch.Tensor], photos: list[torch.Tensor]) -> Start:
+    """The shipped style to start from, with a bar: each style paints the portrait once."""
+    photo, paintings = random_crops(photos, 256, 1), []
+    bar = tqdm(total=len(styles), unit="style", desc="choosing the nearest shipped style", dynamic_ncols=True)
+
+    def on_style(index: int, painting: torch.Tensor) -> None:
+        paintings.append(painting)
+        bar.update()
+
+    try:
+        index, distances = nearest_style(network, vgg, target, photo, on_style)
+    finally:
+        bar.close()
+    log.info("starting from %s, the nearest shipped style (Gram distance %.3g)", styles[index].name,
+             distances[index])
+    return Start(index, photo, paintings)
+
+
+def _fit_with_progress(grown: torch.nn.Module, vgg: VGGFeatures, target: dict[str, torch.Tensor],
+                       photos: list[torch.Tensor], weights: losses.LossWeights, config: FitConfig, name: str,
+                       deadline: float, snapshots: list[float]) -> tuple[int, dict, list[tuple[float, int, dict]]]:
+    """``fit`` with a bar of the time left; returns its steps and losses, and the states at
+    ``snapshots`` (seconds of fitting) as (seconds, steps, state)."""
+    saved: list[tuple[float, int, dict]] = []
     bar = tqdm(total=round(config.budget_s), unit="s", desc=f"add-style {name}", dynamic_ncols=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
 
@@ -256,24 +337,39 @@ def add_style(picture: Path, name: str | None, styles_dir: Path, pack_path: Path
         if snapshots and elapsed >= snapshots[0]:
             saved.append((snapshots.pop(0), step, {k: v.clone() for k, v in grown.state_dict().items()}))
 
-    steps, terms = fit(grown, vgg, target, photos, weights, config, on_step)
-    bar.close()
+    try:
+        steps, terms = fit(grown, vgg, target, photos, weights, config, on_step)
+    finally:
+        bar.close()
+    return steps, terms, saved
+
+
+def _warn_if_barely_moved(grown: torch.nn.Module, start: Start, start_name: str, steps: int) -> None:
+    share = moved_share(grown, start)
+    if share < BARELY_MOVED:
+        log.warning("%d fitting step%s left the new style painting almost exactly as %s (it differs from it %.0f%% "
+                    "as much as the nearest other shipped style does). Give a larger --budget: 10 minutes makes "
+                    "a usable style on a 2-core CPU", steps, "" if steps == 1 else "s", start_name, 100 * share)
+
+
+def _export(grown: torch.nn.Module, styles: list[contract.StyleInfo], name: str, picture: Path, pack_path: Path,
+            recipe: dict, styles_dir: Path, saved: list[tuple[float, int, dict]],
+            snapshot_dir: Path | None) -> Path:
+    """Write the pack with the new style appended (and any snapshots) as ONNX."""
+    from live_nst.models.onnx_file import export_network
+
     entries = [{"name": s.name, "title": s.title, "artist": s.artist, "artwork": s.artwork, "license": s.license}
                for s in styles]
     entries.append({"name": name, "title": name.replace("_", " "), "artist": "", "artwork": picture.name,
                     "license": "the user's own"})
-    card = {"artwork_sha256": sha256_of(picture), "artwork_file": picture.name, "steps": steps,
-            "budget_min": budget_min, "started_from": styles[start_from].name, "losses": terms,
-            "style_size": style_size, "crop": config.size, "batch": config.batch,
-            "content": str(content_dir) if content_dir else "the built-in sample portrait"}
     extends = {"pack_sha256": sha256_of(pack_path), "styles": [s.name for s in styles]}
     extra = {contract.KEY_EXTENDS: json.dumps(extends)}
-    arch_recipe = {**recipe, "add_style": card}
+    log.info("writing %s.onnx: the ONNX export and its check (about %.0f s)", name, EXPORT_RESERVE_S)
     for at_s, at_step, state in saved:
         export_network(_clean(grown, state), (snapshot_dir or styles_dir) / f"{name}-{at_s / 60:g}min.onnx",
-                       entries, recipe=arch_recipe, extra=extra, quality={"after_min": at_s / 60, "steps": at_step})
+                       entries, recipe=recipe, extra=extra, quality={"after_min": at_s / 60, "steps": at_step})
     return export_network(_clean(grown, grown.state_dict()), styles_dir / f"{name}.onnx", entries,
-                          recipe=arch_recipe, extra=extra, quality={"add_style": card})
+                          recipe=recipe, extra=extra, quality={"add_style": recipe["add_style"]})
 
 
 def _clean(network: torch.nn.Module, state: dict) -> torch.nn.Module:

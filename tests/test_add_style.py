@@ -3,6 +3,7 @@ the pack, found by the catalog (and by a running pipeline) and painted in one pa
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 
@@ -22,13 +23,21 @@ from live_nst.errors import InputError  # noqa: E402
 from live_nst.inference import StyleModel  # noqa: E402
 from live_nst.models import losses  # noqa: E402
 from live_nst.models.add_style import (  # noqa: E402
+    BARELY_MOVED,
+    EXPORT_RESERVE_S,
+    MIN_TRAIN_S,
     FitConfig,
+    Start,
+    _warn_if_barely_moved,
     add_style,
     append_style,
     fit,
+    fit_seconds,
     load_pack,
+    moved_share,
     style_grams,
 )
+from live_nst.models.add_style import paint as paint_style  # noqa: E402
 from live_nst.models.data import load_image  # noqa: E402
 from live_nst.models.networks import one_hot_weights  # noqa: E402
 from live_nst.models.vgg import VGGFeatures  # noqa: E402
@@ -52,6 +61,56 @@ def test_an_appended_style_starts_as_its_neighbour_and_leaves_the_others_alone()
     for index in range(len(styles)):
         assert torch.allclose(paint(grown, image, index), paint(network, image, index), atol=1e-6)
     assert torch.allclose(paint(grown, image, len(styles)), paint(network, image, 3), atol=1e-6)
+
+
+def test_the_fitting_leaves_the_rest_of_the_budget_to_the_exports():
+    assert fit_seconds(300.0) == 300.0 - EXPORT_RESERVE_S
+    assert fit_seconds(300.0, exports=3) == 300.0 - 3 * EXPORT_RESERVE_S  # snapshots are exports too
+    assert fit_seconds(EXPORT_RESERVE_S) == MIN_TRAIN_S, "a spent budget still fits a step, never none"
+    assert fit_seconds(-20.0) == MIN_TRAIN_S
+
+
+def test_the_smallest_budget_covers_the_export_and_help_says_what_the_budget_is():
+    from live_nst.cli import build_parser, main
+    from live_nst.cli_torch import MIN_BUDGET_MIN
+
+    assert MIN_BUDGET_MIN * 60 > EXPORT_RESERVE_S + MIN_TRAIN_S
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    text = " ".join(action.choices["add-style"].format_help().split())
+    assert f"whole command, at least {MIN_BUDGET_MIN:g}:" in text
+    assert "choosing the nearest shipped style" in text and "export" in text
+    assert main(["add-style", "x.jpg", "--budget", "0.5"]) == 2  # refused before PyTorch loads
+
+
+@pytest.fixture(scope="module")
+def pack_paintings():
+    network, styles, _ = load_pack(PACK)
+    photo = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+    return network, styles, photo, [paint_style(network, photo, i) for i in range(len(styles))]
+
+
+def test_a_style_not_yet_fitted_has_not_moved_and_a_shipped_neighbour_has(pack_paintings):
+    network, styles, photo, paintings = pack_paintings
+    start = Start(3, photo, paintings)
+    assert moved_share(append_style(network, start_from=3), start) < 1e-4
+    nearest = min((i for i in range(len(styles)) if i != 3),
+                  key=lambda i: float((paintings[i] - paintings[3]).abs().mean()))
+    assert moved_share(append_style(network, start_from=nearest), start) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_a_style_that_barely_moved_is_a_warning_naming_the_style_and_the_budget(pack_paintings, caplog):
+    network, styles, photo, paintings = pack_paintings
+    start = Start(3, photo, paintings)
+    with caplog.at_level("WARNING", logger="live_nst.models.add_style"):
+        _warn_if_barely_moved(append_style(network, start_from=3), start, styles[3].name, steps=2)
+    assert len(caplog.records) == 1
+    assert f"almost exactly as {styles[3].name}" in caplog.text and "--budget" in caplog.text
+    caplog.clear()
+    far = next(i for i in range(len(styles))
+               if i != 3 and moved_share(append_style(network, start_from=i), start) >= BARELY_MOVED)
+    with caplog.at_level("WARNING", logger="live_nst.models.add_style"):
+        _warn_if_barely_moved(append_style(network, start_from=far), start, styles[3].name, steps=500)
+    assert not caplog.records
 
 
 @pytest.mark.slow
@@ -175,16 +234,20 @@ def test_the_neighbour_sheet_shows_a_user_style_beside_the_shipped_style_it_grew
 
 
 @pytest.mark.slow
-def test_the_command_shows_steps_and_time_left_and_says_how_to_use_the_style(shared_data, tmp_path):
+def test_the_command_shows_every_phase_and_says_how_to_use_the_style(shared_data, tmp_path):
     import subprocess
 
+    styles_dir = tmp_path / "new"  # not there yet: the command makes it, and must not warn that it is missing
     done = subprocess.run([*LIVE_NST, "add-style", str(shared_data / "styles" / "candy.jpg"),
-                           "--name", "my_candy", "--budget", "0.1", "--styles-dir", str(tmp_path)],
+                           "--name", "my_candy", "--budget", "1", "--styles-dir", str(styles_dir)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert "add-style my_candy" in done.stderr and "step " in done.stderr and "ETA 0:" in done.stderr
-    assert (tmp_path / "my_candy.onnx").is_file()
-    assert "--person-style my_candy" in done.stdout
+    assert "does not exist" not in done.stderr and "warning: the styles folder" not in done.stderr
+    for phase in ("add-style my_candy: loading", "choosing the nearest shipped style", "8/8",
+                  "starting from", "step ", "ETA 0:", "writing my_candy.onnx"):
+        assert phase in done.stderr, f"{phase!r} is missing from:\n{done.stderr}"
+    assert (styles_dir / "my_candy.onnx").is_file()
+    assert "(budget 1 min)" in done.stdout and "--person-style my_candy" in done.stdout
 
 
 @pytest.mark.slow
@@ -199,7 +262,7 @@ def test_a_full_disk_is_one_clear_error_and_leaves_no_file(user_style, shared_da
 
     # (user_style: the VGG weights are in the cache by now, so only the style file is written)
     done = subprocess.run([*LIVE_NST, "add-style", str(shared_data / "styles" / "candy.jpg"), "--name", "my_candy",
-                           "--budget", "0.1", "--styles-dir", str(tmp_path)],
+                           "--budget", "1", "--styles-dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=600, preexec_fn=small_disk)
     assert done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.startswith("live-nst: error:")]
