@@ -78,10 +78,12 @@ def folder_stamp(folders: list[Path]) -> FileStamp:
 class StyleCatalog:
     """Name -> StyleEntry over the packaged models and a user folder."""
 
-    def __init__(self, folders: list[Path]) -> None:
+    def __init__(self, folders: list[Path], told: dict[Path, str] | None = None) -> None:
+        """``told``: problems already warned about (a reload's earlier catalog's), not repeated."""
         self.folders = list(folders)
         self.entries: dict[str, StyleEntry] = {}
         self.problems: dict[Path, str] = {}
+        self._told = told or {}
         self.stamp = folder_stamp(self.folders)
         for folder in folders:
             for path in sorted(folder.glob("*.onnx")) if folder.is_dir() else []:
@@ -90,7 +92,7 @@ class StyleCatalog:
     def reloaded(self) -> StyleCatalog | None:
         """A fresh catalog of the same folders if a style file was added, changed or
         removed since this one was read; else None."""
-        return StyleCatalog(self.folders) if folder_stamp(self.folders) != self.stamp else None
+        return StyleCatalog(self.folders, self.problems) if folder_stamp(self.folders) != self.stamp else None
 
     @classmethod
     def default(cls, extra_dir: str | Path | None = None) -> StyleCatalog:
@@ -110,7 +112,8 @@ class StyleCatalog:
             carried = set(read_json(path, KEY_EXTENDS).get("styles", ()))
         except (ModelError, AttributeError, TypeError) as exc:
             # A broken user file must not take the other styles down with it.
-            log.warning("skipping style file %s: %s", path, exc)
+            if self._told.get(path) != str(exc):
+                log.warning("skipped style file %s: %s", path, exc)
             self.problems[path] = str(exc)
             return
         for index, info in enumerate(infos):

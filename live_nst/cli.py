@@ -180,8 +180,6 @@ def cmd_styles(args: argparse.Namespace) -> int:
     else:
         print(styles_table(rows))
         print(f"{len(rows)} styles, plus the looks 'original' and 'blur'. Add styles to {user_styles_dir()}")
-    for path, problem in catalog.problems.items():
-        log.warning("skipped %s: %s", path, problem)
     return EXIT_OK
 
 

@@ -65,13 +65,26 @@ class StyleInfo:
 # --- reading and checking -------------------------------------------------------------
 
 
-def read_metadata(path: Path) -> dict[str, str]:
-    """The model's metadata props, read without building an inference session."""
+def _load(path: Path) -> onnx.ModelProto:
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError and others for bad files
         raise ModelError(f"{path} is not a readable ONNX model ({exc}). Delete or replace the file.") from exc
-    return {prop.key: prop.value for prop in model.metadata_props}
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The model's metadata props, read without building an inference session."""
+    return {prop.key: prop.value for prop in _load(path).metadata_props}
+
+
+def graph_signature(model: onnx.ModelProto) -> tuple[dict[str, list], list[str]]:
+    """Input names -> shapes (a number, or the name of a free dimension) and output names,
+    as ONNX Runtime reports them."""
+    weights = {init.name for init in model.graph.initializer}
+    inputs = {i.name: [d.dim_value if d.HasField("dim_value") else d.dim_param
+                       for d in i.type.tensor_type.shape.dim]
+              for i in model.graph.input if i.name not in weights}
+    return inputs, [o.name for o in model.graph.output]
 
 
 def styles_from_metadata(path: Path, meta: Mapping[str, str]) -> list[StyleInfo]:
@@ -118,8 +131,12 @@ def _style_entry(path: Path, index: int, entry: object) -> StyleInfo:
 
 
 def read_styles(path: Path) -> list[StyleInfo]:
-    """The styles of a model file; ``ModelError`` if it is unreadable or off-contract."""
-    return styles_from_metadata(path, read_metadata(path))
+    """The styles of a model file; ``ModelError`` if it is unreadable or off-contract, its
+    graph's inputs and outputs included (a file is never listed that fails only when picked)."""
+    model = _load(path)
+    styles = styles_from_metadata(path, {prop.key: prop.value for prop in model.metadata_props})
+    check_signature(path, *graph_signature(model), len(styles))
+    return styles
 
 
 def read_json(path: Path, key: str) -> dict:
@@ -138,8 +155,15 @@ def check_signature(path: Path, inputs: Mapping[str, Sequence], outputs: Sequenc
     if set(inputs) != expected or list(outputs) != [OUTPUT]:
         raise ModelError(f"{path} has inputs {sorted(inputs)} and outputs {list(outputs)}; the model "
                          f"contract needs inputs {sorted(expected)} and output ['{OUTPUT}']")
-    takes = inputs[INPUT_STYLE_WEIGHTS][1]
-    if isinstance(takes, int) and takes != num_styles:
+    image, weights = inputs[INPUT_IMAGE], inputs[INPUT_STYLE_WEIGHTS]
+    if len(image) != 4 or (isinstance(image[1], int) and image[1] not in (0, 3)):  # 0: not stated
+        raise ModelError(f"{path} takes images of shape {list(image)}; the model contract needs (N, 3, H, W) "
+                         f"RGB: re-export it with 'live-nst export'")
+    if len(weights) < 2:
+        raise ModelError(f"{path} takes style weights of shape {list(weights)}; the model contract needs "
+                         f"(N, styles, ...): re-export it with 'live-nst export'")
+    takes = weights[1]
+    if isinstance(takes, int) and takes and takes != num_styles:
         raise ModelError(f"{path} takes {takes} style weights but its metadata lists "
                          f"{num_styles} styles: the file and its metadata do not match")
 

@@ -34,7 +34,7 @@ def test_written_metadata_reads_back(tmp_path):
     values = contract.metadata_values(STYLES, {"name": "painter"}, {"step": 7}, {"style_loss": 1.25})
     path = tmp_path / "m.onnx"
     onnx.save(tiny_model({"someone.else": "kept", **values}), str(path))
-    assert contract.read_styles(path) == STYLES
+    assert contract.styles_from_metadata(path, contract.read_metadata(path)) == STYLES  # (a graph off contract)
     assert contract.read_json(path, contract.KEY_RECIPE) == {"step": 7}
     assert contract.read_metadata(path)["someone.else"] == "kept"
     assert set(json.loads(values[contract.KEY_STYLES])[0]) == {"name", "title", "artist", "artwork", "license"}
@@ -46,7 +46,7 @@ def test_update_replaces_one_entry_and_keeps_the_rest(tmp_path):
     contract.update_metadata(path, {contract.KEY_QUALITY: json.dumps({"fps": 20})})
     assert contract.read_json(path, contract.KEY_QUALITY) == {"fps": 20}
     assert contract.read_json(path, contract.KEY_RECIPE) == {"step": 7}
-    assert contract.read_styles(path) == STYLES
+    assert contract.styles_from_metadata(path, contract.read_metadata(path)) == STYLES  # (a graph off contract)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no partial file left
 
 

@@ -94,3 +94,46 @@ def test_run_and_render_stop_at_start_on_such_a_model(tmp_path, capsys, segmenta
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bad.onnx paints a float32" in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.avi", "styles"]
+
+
+def _reshaped(path, image_shape=("n", 3, "h", "w"), weights_shape=("n", 2, "sh", "sw"), image_name=None):
+    """A contract-keeping style file, then one input changed (metadata still says 2 styles)."""
+    style_file(path, GOOD)
+    model = onnx.load(str(path))
+    image, weights = model.graph.input
+    image.CopyFrom(helper.make_tensor_value_info(image_name or contract.INPUT_IMAGE, TensorProto.FLOAT, image_shape))
+    weights.CopyFrom(helper.make_tensor_value_info(contract.INPUT_STYLE_WEIGHTS, TensorProto.FLOAT, weights_shape))
+    model.graph.node[0].input[0] = image.name
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(image_shape=("n", 1, "h", "w")), "takes images of shape"),
+    (dict(image_shape=("n", "h", "w")), "takes images of shape"),
+    (dict(weights_shape=("n", 5, "sh", "sw")), "takes 5 style weights but its metadata lists 2"),
+    (dict(weights_shape=("n",)), "takes style weights of shape"),
+    (dict(image_name="picture"), "the model contract needs inputs"),
+])
+def test_a_valid_onnx_of_the_wrong_shape_is_skipped_when_the_catalog_loads(tmp_path, monkeypatch, changes, message):
+    path = _reshaped(tmp_path / "wrong.onnx", **changes)
+    with pytest.raises(ModelError, match=message):
+        contract.read_styles(path)
+    monkeypatch.setenv("LIVE_NST_STYLES", str(tmp_path))
+    catalog = StyleCatalog.default()
+    assert "mine_a" not in catalog.names and message.split()[0] in catalog.problems[path]
+
+
+def test_each_skipped_file_is_told_once_and_a_reload_does_not_repeat_it(tmp_path, monkeypatch, capsys, caplog):
+    style_file(tmp_path / "nulltitle.onnx", [{"name": "x", "title": None}, {"name": "y"}])
+    monkeypatch.setenv("LIVE_NST_STYLES", str(tmp_path))
+    assert main(["styles"]) == 0
+    assert sum("nulltitle.onnx" in line for line in capsys.readouterr().err.splitlines()) == 1
+    catalog = StyleCatalog.default()
+    caplog.clear()
+    style_file(tmp_path / "good.onnx", GOOD)  # the folder changes: the stream reloads its catalog
+    fresh = catalog.reloaded()
+    assert fresh is not None and "mine_a" in fresh.names and tmp_path / "nulltitle.onnx" in fresh.problems
+    assert "nulltitle.onnx" not in caplog.text
+    style_file(tmp_path / "nulltitle.onnx", [{"name": "x", "artist": 5}, {"name": "y"}])  # a new problem is told
+    assert fresh.reloaded() is not None and "artist 5" in caplog.text
