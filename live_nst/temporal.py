@@ -15,7 +15,8 @@ not leave ghosts. A scene cut (large mean input change) forgets the history.
 The work is split in two, so that a caller can run them on different frames at once:
 :class:`MotionEstimator` needs only the inputs (flow, trust and the remap maps, computed
 once per frame and also used to carry the person mask along), :class:`TemporalBlender`
-warps the previous output and blends. ``TemporalBlender.blend`` does both.
+warps the previous output and blends. ``TemporalBlender.blend`` does both for a caller
+that runs them one after the other (it is given the estimator to use).
 """
 
 from __future__ import annotations
@@ -172,26 +173,25 @@ class MotionEstimator:
 
 
 class TemporalBlender:
-    """Stateful (the previous output): call :meth:`blend` once per frame (or :meth:`apply`
-    with a :class:`Motion` estimated elsewhere), :meth:`reset` on style switches, source
-    changes and seeks."""
+    """Stateful (the previous output): call :meth:`apply` once per frame with the
+    :class:`Motion` a :class:`MotionEstimator` found for it (or :meth:`blend`, which asks
+    the estimator itself), :meth:`reset` on style switches, source changes and seeks."""
 
-    def __init__(self, config: TemporalConfig, flow_size_wh: tuple[int, int] = FLOW_SIZE_WH) -> None:
+    def __init__(self, config: TemporalConfig) -> None:
         self.config = config
-        self.motion = MotionEstimator(config, flow_size_wh)  # what blend() uses
         self._prev_output: np.ndarray | None = None
 
     def reset(self) -> None:
-        self.motion.reset()
         self._prev_output = None
 
-    def blend(self, stylized: np.ndarray, frame: np.ndarray) -> np.ndarray:
-        """Stylised frame + its input frame (both (H, W, 3) uint8 RGB) -> steadied frame.
+    def blend(self, stylized: np.ndarray, frame: np.ndarray, motion: MotionEstimator) -> np.ndarray:
+        """Stylised frame + its input frame (both (H, W, 3) uint8 RGB) -> steadied frame,
+        with the motion ``motion`` estimates from the previous frame it saw to ``frame``.
 
         Returns a new array each call; it is also kept as history, so do not write into it.
         """
         _check_pair(stylized, frame)
-        return self.apply(stylized, self.motion.estimate(frame))
+        return self.apply(stylized, motion.estimate(frame))
 
     def apply(self, stylized: np.ndarray, motion: Motion | None) -> np.ndarray:
         """Blend ``stylized`` with the previous output warped along ``motion`` (the motion

@@ -9,7 +9,7 @@ import pytest
 import live_nst.temporal as temporal
 from live_nst.bench.metrics import input_flows, read_video, warping_error
 from live_nst.config import TemporalConfig
-from live_nst.temporal import TemporalBlender
+from live_nst.temporal import MotionEstimator, TemporalBlender
 
 N_FRAMES = 20
 PROC_WH = (640, 360)
@@ -33,6 +33,21 @@ def _flickery(frames: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
     return out
 
 
+class Steadier:
+    """A blender with its own motion estimator: what the pipeline's prepare and finish do
+    one after the other."""
+
+    def __init__(self, config: TemporalConfig) -> None:
+        self.motion, self.blender = MotionEstimator(config), TemporalBlender(config)
+
+    def blend(self, stylized: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        return self.blender.blend(stylized, frame, self.motion)
+
+    def reset(self) -> None:
+        self.motion.reset()
+        self.blender.reset()
+
+
 @pytest.fixture(scope="module")
 def lucia(shared_data):
     return _load(shared_data, "video/davis/lucia/lucia.mp4")
@@ -46,7 +61,7 @@ def lucia(shared_data):
 def test_blending_reduces_flicker_on_a_real_clip(shared_data, clip):
     frames = _load(shared_data, clip)
     stylized = _flickery(frames)
-    blender = TemporalBlender(TemporalConfig())
+    blender = Steadier(TemporalConfig())
     blended = [blender.blend(s, f) for s, f in zip(stylized, frames)]
     flows = input_flows(frames)
     without, with_blend = warping_error(stylized, frames, flows), warping_error(blended, frames, flows)
@@ -58,7 +73,7 @@ def test_blending_reduces_flicker_on_a_real_clip(shared_data, clip):
 
 
 def test_first_frame_is_the_stylised_frame_and_history_is_a_copy(lucia):
-    blender = TemporalBlender(TemporalConfig())
+    blender = Steadier(TemporalConfig())
     stylized = lucia[0].copy()
     out = blender.blend(stylized, lucia[0])
     np.testing.assert_array_equal(out, lucia[0])
@@ -70,7 +85,7 @@ def test_first_frame_is_the_stylised_frame_and_history_is_a_copy(lucia):
 @pytest.mark.parametrize("scene_cut", [0.1, TemporalConfig().scene_cut])
 def test_scene_cut_resets(shared_data, lucia, scene_cut):
     other = _load(shared_data, "video/davis/tennis/tennis.mp4", 3)
-    blender = TemporalBlender(TemporalConfig(scene_cut=scene_cut))
+    blender = Steadier(TemporalConfig(scene_cut=scene_cut))
     stylized = _flickery(lucia[:6] + other, seed=1)
     outputs = [blender.blend(s, f) for s, f in zip(stylized, lucia[:6] + other)]
     assert not np.array_equal(outputs[5], stylized[5])  # blending was on before the cut
@@ -78,7 +93,7 @@ def test_scene_cut_resets(shared_data, lucia, scene_cut):
 
 
 def test_reset_forgets_the_history(lucia):
-    blender = TemporalBlender(TemporalConfig())
+    blender = Steadier(TemporalConfig())
     stylized = _flickery(lucia[:4], seed=2)
     for s, f in zip(stylized[:3], lucia[:3]):
         blender.blend(s, f)
@@ -87,14 +102,14 @@ def test_reset_forgets_the_history(lucia):
 
 
 def test_zero_blend_passes_the_stylised_frame_through(lucia):
-    blender = TemporalBlender(TemporalConfig(blend=0.0))
+    blender = Steadier(TemporalConfig(blend=0.0))
     stylized = _flickery(lucia[:3], seed=3)
     for s, f in zip(stylized, lucia[:3]):
         np.testing.assert_array_equal(blender.blend(s, f), s)
 
 
 def test_frame_size_change_starts_afresh(lucia):
-    blender = TemporalBlender(TemporalConfig())
+    blender = Steadier(TemporalConfig())
     blender.blend(lucia[0], lucia[0])
     small = cv2.resize(lucia[1], (320, 180), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(blender.blend(small, small), small)
@@ -114,7 +129,7 @@ def _ghost_levels(lucia, step_px: int) -> tuple[float, float]:
     and return how far the output is from the frame where the square was one frame ago
     and where it is now (max over channels, mean over the area, 0..255)."""
     background = lucia[0]
-    blender = TemporalBlender(TemporalConfig(blend=0.9))
+    blender = Steadier(TemporalConfig(blend=0.9))
     positions = [40 + step_px * i for i in range(6)]
     for x in positions:
         frame = _moving_square_scene(background, x)
@@ -143,10 +158,10 @@ def test_ghost_test_is_sensitive_without_the_consistency_checks(lucia, monkeypat
 
 
 def test_bad_inputs_raise_value_error(lucia):
-    blender = TemporalBlender(TemporalConfig())
+    blender = Steadier(TemporalConfig())
     with pytest.raises(ValueError, match="same size|input's size"):
         blender.blend(lucia[0], lucia[1][:100])
     with pytest.raises(ValueError, match="uint8 RGB"):
         blender.blend(lucia[0].astype(np.float32), lucia[0])
     with pytest.raises(ValueError, match="flow_size_wh"):
-        TemporalBlender(TemporalConfig(), flow_size_wh=(8, 8))
+        MotionEstimator(TemporalConfig(), flow_size_wh=(8, 8))
