@@ -32,9 +32,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from live_nst.bench.context import BenchOptions, SizeWH, run_config, size_label, video_fps
+from live_nst.bench.context import BenchOptions, run_config, size_label, video_fps
 from live_nst.bench.liverun import live_loop, run_for
 from live_nst.bench.report import AdaptiveRun, BusyCore, SecondOfRun, SizeChangeAt, SizeUse
+from live_nst.framing import SizeWH
 from live_nst.quality import QualityController, SizeChange
 
 log = logging.getLogger(__name__)

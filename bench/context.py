@@ -24,6 +24,7 @@ import numpy as np
 from live_nst.compose import BUILT_IN_LOOKS
 from live_nst.config import RegionConfig, RunConfig
 from live_nst.errors import ConfigError
+from live_nst.framing import SizeWH
 from live_nst.video import probe, read_frames
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 SAMPLE = "sample"  # the built-in animated portrait, when no clip is there
 SECTIONS = ("speed", "adaptive", "flicker", "fidelity", "segmentation", "peers")
 DEFAULT_CLIP = Path("video/webcam_like/liveportrait_s18.mp4")  # relative to the data folder
-SizeWH = tuple[int, int]
 
 
 MODEL = "live-nst"  # the model under test, in the speed and peers sections
@@ -98,12 +98,6 @@ def data_dir_path(option: str | Path | None = None) -> Path:
     else ``../shared/data`` from the current folder. It may not exist."""
     chosen = option or os.environ.get(DATA_DIR_ENV)
     return Path(chosen) if chosen else Path.cwd().parent / "shared" / "data"
-
-
-def default_data_dir() -> Path | None:
-    """:func:`data_dir_path` without an option, when it exists; None when it does not."""
-    path = data_dir_path()
-    return path if path.is_dir() else None
 
 
 def peers_dir_path(option: str | Path | None = None) -> Path:

@@ -23,7 +23,6 @@ import numpy as np
 
 from live_nst.bench.context import (
     BenchOptions,
-    SizeWH,
     close_pipeline,
     load_frames,
     make_pipeline,
@@ -32,7 +31,7 @@ from live_nst.bench.context import (
     video_fps,
 )
 from live_nst.compose import BUILT_IN_LOOKS, ORIGINAL
-from live_nst.framing import fit_size
+from live_nst.framing import SizeWH, fit_size
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from live_nst.app import LiveLoop, LoopStats
-from live_nst.bench.context import SizeWH
 from live_nst.bench.speed import ClipReader
 from live_nst.config import RunConfig
 from live_nst.controls import Command, CommandQueue, KeyMap
+from live_nst.framing import SizeWH
 from live_nst.overlap import auto_painters, network_threads
 from live_nst.pipeline import build_pipeline
 from live_nst.quality import QualityController

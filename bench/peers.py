@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from live_nst.bench.context import BASELINE, MODEL, BenchOptions, SizeWH, load_frames, resize, size_label, summary
+from live_nst.bench.context import BASELINE, MODEL, BenchOptions, load_frames, resize, size_label, summary
 from live_nst.errors import LiveNSTError
+from live_nst.framing import SizeWH
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,6 @@ from live_nst.bench.context import (
     BASELINE,
     MODEL,
     BenchOptions,
-    SizeWH,
     close_pipeline,
     open_clip,
     run_config,
@@ -42,6 +41,7 @@ from live_nst.bench.context import (
     summary,
 )
 from live_nst.errors import LiveNSTError, SourceError
+from live_nst.framing import SizeWH
 from live_nst.overlap import StageOverlap, auto_painters, network_threads
 from live_nst.pipeline import PIPELINE_STAGES, build_pipeline
 from live_nst.sinks import NullSink

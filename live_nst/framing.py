@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-SizeWH = tuple[int, int]
+SizeWH = tuple[int, int]  # (width, height) in pixels: the one alias for a size
 ASPECT_TOLERANCE = 0.01  # closer than 1% counts as the same shape: no crop
 SIDE_MULTIPLE = 4  # the style networks work at 1/4 size inside
 

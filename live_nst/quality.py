@@ -22,9 +22,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from live_nst.framing import SIDE_MULTIPLE
-
-SizeWH = tuple[int, int]
+from live_nst.framing import SIDE_MULTIPLE, SizeWH
 
 FLOOR_WH = (320, 180)
 SIDE_STEP = 1 / 8  # each level is this much of the largest size's sides smaller than the last
