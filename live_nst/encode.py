@@ -88,7 +88,9 @@ def frame_rate(fps: float) -> Fraction:
 
 def _codec_options(fmt: Format, crf: int, preset: str) -> dict[str, str]:
     if fmt.video_codec == "libx264":
-        return {"crf": str(crf), "preset": preset}
+        # A look-ahead of 10 frames (veryfast's; "fast" would hold 30): frames inside the
+        # encoder are lost with the fragment in the making when the disk fills or the process dies.
+        return {"crf": str(crf), "preset": preset, "rc-lookahead": "10"}
     if fmt.video_codec == "libvpx-vp9":  # constant quality; realtime speed settings
         return {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1",
                 "lag-in-frames": "0"}  # no frames held back: a cluster is written as soon as it ends
