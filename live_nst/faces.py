@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from live_nst.assets import Asset, WheelMember, ensure
+from live_nst.closing import Closing
 from live_nst.errors import ModelError
 from live_nst.segment import MEDIAPIPE_ASSET_URL, MEDIAPIPE_PIP_ARGS, MEDIAPIPE_WHEEL, MEDIAPIPE_WHEEL_SHA256
 
@@ -47,7 +48,7 @@ class Face:
     score: float
 
 
-class FaceDetector:
+class FaceDetector(Closing):
     """Still-image face detection; ``detect`` takes (H, W, 3) uint8 RGB."""
 
     def __init__(self, min_confidence: float = DEFAULT_MIN_CONFIDENCE, model_path: Path | None = None) -> None:
@@ -78,12 +79,6 @@ class FaceDetector:
 
     def close(self) -> None:
         self._detector.close()
-
-    def __enter__(self) -> FaceDetector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def head_mask(shape_hw: tuple[int, int], faces: list[Face]) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from live_nst.assets import Asset, WheelMember, cache_dir, ensure
+from live_nst.closing import Closing
 from live_nst.errors import ModelError
 from live_nst.outputs import expand_user
 
@@ -90,7 +91,7 @@ class Segmenter(Protocol):
         ...
 
 
-class MediaPipeSegmenter:
+class MediaPipeSegmenter(Closing):
     """MediaPipe Tasks ImageSegmenter in VIDEO mode, giving its float confidence mask."""
 
     def __init__(self, model_path: str | Path) -> None:
@@ -169,9 +170,3 @@ class MediaPipeSegmenter:
         task, self._task = self._task, None
         if task is not None:
             task.close()
-
-    def __enter__(self) -> MediaPipeSegmenter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

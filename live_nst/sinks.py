@@ -15,6 +15,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from live_nst.closing import Closing
 from live_nst.config import FILE_OUTPUT_PREFIX, parse_output
 from live_nst.encode import DEFAULT_CRF
 from live_nst.errors import ConfigError, SinkError
@@ -44,20 +45,11 @@ class VirtualCameraUnavailable(SinkError):
         self.driver_says = driver_says
 
 
-class _SinkBase:
-    """Context manager and the no-window default for ``keys``."""
+class _SinkBase(Closing):
+    """A sink in a ``with`` block, with the no-window default for ``keys``."""
 
     def keys(self) -> list[str]:
         return []
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def fit_frame(frame: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from live_nst.closing import Closing
 from live_nst.errors import ConfigError, SourceError
 from live_nst.video import VideoReader, bgr_to_rgb, is_plausible_fps
 
@@ -43,19 +44,6 @@ class Source(Protocol):
     def close(self) -> None: ...
     def __enter__(self) -> Source: ...
     def __exit__(self, *exc: object) -> None: ...
-
-
-class _ClosingSource:
-    """Context-manager support shared by the sources."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Pacer:
@@ -108,7 +96,7 @@ def _missing_camera_message(index: int, reason: str) -> str:
             f"To try live-nst without a camera, use --source sample.")
 
 
-class WebcamSource(_ClosingSource):
+class WebcamSource(Closing):
     """A camera read by a daemon thread that keeps only the newest frame. When the camera
     disappears mid-stream, ``lost`` turns True and the thread reopens it with exponential
     backoff until it returns or the source is closed."""
@@ -242,7 +230,7 @@ class WebcamSource(_ClosingSource):
 # --- video file ---------------------------------------------------------------------
 
 
-class VideoFileSource(_ClosingSource):
+class VideoFileSource(Closing):
     """A video file read through :class:`live_nst.video.VideoReader` (so its frame-rate and
     rotation rules). ``paced`` delivers frames at the file's own fps (a late reader skips
     frames, like a camera); ``loop`` starts again at the end."""
@@ -305,7 +293,7 @@ class VideoFileSource(_ClosingSource):
 # --- built-in sample ----------------------------------------------------------------
 
 
-class SampleSource(_ClosingSource):
+class SampleSource(Closing):
     """A person without a camera: the Grace Hopper portrait shipped with matplotlib,
     slowly panned, zoomed and swayed. Frame n depends only on n, fps and size_wh."""
 

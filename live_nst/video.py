@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from live_nst.closing import Closing
 from live_nst.encode import CRF_RANGE, DEFAULT_CRF, Encoder, Format, format_for, playable_frames
 from live_nst.errors import LiveNSTError, SinkError, SourceError
 from live_nst.outputs import PartialFile, check_file_output, expand_user, refuse_overwriting_inputs
@@ -96,7 +97,7 @@ def _rotation_to_apply(capture: cv2.VideoCapture, rotation: int) -> int | None:
     return _ROTATE_CODES[rotation]
 
 
-class VideoReader:
+class VideoReader(Closing):
     """Frames of one video file, in order. Opening it decodes the first frame, so a file
     that opens is known to hold at least one frame.
 
@@ -172,12 +173,6 @@ class VideoReader:
         while (frame := self.read()) is not None:
             yield frame
 
-    def __enter__(self) -> VideoReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 def _frame_count(capture: cv2.VideoCapture) -> int | None:
     count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
@@ -218,7 +213,7 @@ def check_output_path(path: str | Path) -> Format:
     return fmt
 
 
-class VideoWriter:
+class VideoWriter(Closing):
     """Writes RGB frames of exactly ``size_wh`` to a video file (formats: ``live_nst.encode``).
 
     Before anything is opened it checks the path (``check_output_path``), the size (what
@@ -318,12 +313,6 @@ class VideoWriter:
             return f"No frame could be kept ({earlier}); free some space or write elsewhere"
         return (f"The {self._frames_kept} frames that play are kept in {self.kept} ({earlier}); free some space "
                 f"or write elsewhere")
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _check_size(path: Path, size_wh: tuple[int, int]) -> None:

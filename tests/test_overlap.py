@@ -116,7 +116,7 @@ def test_a_bad_frame_is_reported_and_the_stream_goes_on(make_pipeline):
     assert first.prepared is not None and third.prepared is not None
     assert bad.prepared is None and isinstance(bad.error, ValueError)
     pipeline.finish(first.prepared)
-    pipeline.abandon(bad.prepared)
+    pipeline.abandon()
     assert pipeline.finish(third.prepared).shape == (SIZE_WH[1], SIZE_WH[0], 3)
 
 
