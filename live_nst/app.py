@@ -378,15 +378,23 @@ class LiveLoop:
 
 
 def _apply_intent(pipeline: FramePipeline, command: Command, now: float) -> None:
+    """A hotkey's action, or the same one sent to POST /api/command: one INFO line each."""
     PIPELINE_INTENTS[command](pipeline, now)
-    log.info("%s -> person %s, background %s", command.value, pipeline.person.look, pipeline.background.look)
+    log.info("%s -> %s", command.value, _looks_line(pipeline))
 
 
 def _apply_change(pipeline: FramePipeline, change: Change, now: float) -> bool:
     ok = change.apply(pipeline, now)
-    log.info("control page: %s -> person %s %.2f, background %s %.2f", change.description, pipeline.person.look,
-             pipeline.person.strength, pipeline.background.look, pipeline.background.strength)
+    log.info("control page: %s -> %s", change.description, _looks_line(pipeline))
     return ok
+
+
+def _looks_line(pipeline: FramePipeline) -> str:
+    """What the picture shows now, for the log line of each change."""
+    off = "".join(f", {name} off" for name, on in (("segmentation", pipeline.segmentation_on),
+                                                  ("styling", pipeline.styling_on)) if not on)
+    return (f"person {pipeline.person.look} {pipeline.person.strength:.2f}, background {pipeline.background.look} "
+            f"{pipeline.background.strength:.2f}{off}")
 
 
 def run_live(config: RunConfig, max_frames: int | None = None) -> int:

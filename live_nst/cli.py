@@ -238,7 +238,7 @@ def _add_run_parser(sub: Any) -> None:
     run.add_argument("--control", metavar="[HOST:]PORT",
                      help="serve a control page (for an OBS Custom Browser Dock or a phone) and an HTTP API there; "
                           "its URL, with the access token, is printed at start. HOST defaults to 127.0.0.1 (this "
-                          "machine only) (default: off)")
+                          "machine only); PORT 0 takes any free port (the URL printed says which) (default: off)")
     _add_look_options(run)
     run.set_defaults(handler=cmd_run)
 

@@ -157,10 +157,12 @@ class FramePipeline:
                 return
 
     def swap_styles(self, now: float) -> None:
-        """The person takes the background's look and the other way round."""
-        person_look = self.person.look
+        """The person takes the background's look and strength, and the other way round
+        (a look's strength goes with it: swapping twice gives back the same picture)."""
+        person_look, person_strength = self.person.look, self.person.strength
         self.person.switch(self.background.look, now)
         self.background.switch(person_look, now)
+        self.person.strength, self.background.strength = self.background.strength, person_strength
         self._forget_history()
 
     def toggle_segmentation(self) -> None:

@@ -135,8 +135,11 @@ def test_intents_change_the_looks(catalog, segmentation_model, two_styles):
     pipeline.cycle_style(BACKGROUND, -1, now=0.0)
     assert pipeline.background.look == cycle[(cycle.index(two_styles[1]) - 1) % len(cycle)]
     pipeline.cycle_style(BACKGROUND, 1, now=0.0)
+    pipeline.set_strength(PERSON, 0.3)
     pipeline.swap_styles(now=0.0)
     assert (pipeline.person.look, pipeline.background.look) == (two_styles[1], two_styles[0])
+    # Each look keeps its strength: the person now shows the background's look as it was.
+    assert (pipeline.person.strength, pipeline.background.strength) == (1.0, 0.3)
     for _ in range(15):
         pipeline.change_strength(0.1)
     assert pipeline.person.strength == 1.0

@@ -324,7 +324,8 @@ def test_state_and_styles_read_the_published_state(idle, catalog):
     styles = call(idle.server, "GET", "/api/styles").json["styles"]
     assert [s["name"] for s in styles] == state["styles"]
     first = styles[0]
-    assert first["title"] == catalog.entries[names[0]].info.title and first["builtin"] is False
+    # The shipped pack's styles ship with live-nst as original and blur do.
+    assert first["title"] == catalog.entries[names[0]].info.title and first["builtin"] is True
     assert styles[-1] == {"name": "blur", "title": "Blur", "artist": "", "builtin": True,
                           "thumbnail": "/api/thumbnail?style=blur"}
 
@@ -469,6 +470,27 @@ def test_a_hotkey_change_is_pushed_to_the_page_at_once(start_live, catalog):
     assert server.wait_streams(lambda: server.open_streams == 0, WAIT_S), "the stream's thread outlived its client"
 
 
+def test_swap_over_the_api_trades_styles_and_strengths_and_each_change_is_one_log_line(start_live, catalog,
+                                                                                       caplog):
+    live = start_live()
+    person, background = catalog.names[0], catalog.names[1]
+    stream = EventStream(live.server)
+    try:
+        with caplog.at_level("INFO", logger="live_nst.app"):
+            reply = call(live.server, "POST", "/api/state", {"person": {"strength": 0.3}})
+            assert reply.status == 200, reply.json
+            assert call(live.server, "POST", "/api/command", {"command": "swap_styles"}).status == 202
+            swapped = stream.until(lambda s: s["person"]["style"] == background)
+    finally:
+        stream.close()
+    assert swapped["person"] == {"style": background, "strength": 1.0}
+    assert swapped["background"] == {"style": person, "strength": 0.3}
+    lines = [r.getMessage() for r in caplog.records if r.name == "live_nst.app" and r.levelname == "INFO"
+             and "->" in r.getMessage()]
+    assert lines == [f"control page: person strength 0.3 -> person {person} 0.30, background {background} 1.00",
+                     f"swap_styles -> person {background} 1.00, background {person} 0.30"], lines
+
+
 def test_snapshot_through_the_api_writes_the_picture_on_show(start_live):
     live = start_live()
     reply = call(live.server, "POST", "/api/snapshot")
@@ -484,7 +506,9 @@ def test_a_style_file_dropped_in_while_running_joins_the_gallery(start_live):
     added = live.board.wait_for(lambda s: any(v.name.endswith("@mine") for v in s.looks.styles), WAIT_S)
     assert added is not None, "the new style file never showed in the state"
     name = next(v.name for v in added[1].looks.styles if v.name.endswith("@mine"))
-    assert name in [s["name"] for s in call(live.server, "GET", "/api/styles").json["styles"]]
+    listed = {s["name"]: s for s in call(live.server, "GET", "/api/styles").json["styles"]}
+    assert listed[name]["builtin"] is False, "a style from the user's folder is the user's own"
+    assert listed[name.removesuffix("@mine")]["builtin"] is True
     thumbnail = call(live.server, "GET", f"/api/thumbnail?style={name.replace('@', '%40')}")
     assert thumbnail.status == 200 and thumbnail.headers["content-type"] == "image/jpeg"
     assert call(live.server, "POST", "/api/state", {"background": {"style": name}}).json["background"]["style"] == name
@@ -549,6 +573,15 @@ def test_a_non_loopback_host_is_served_with_a_warning(catalog, caplog, tmp_path,
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("reachable from other machines" in w for w in warnings)
     assert any(server.dock_url in r.getMessage() for r in caplog.records)
+
+
+def test_help_says_port_0_takes_any_free_port():
+    import argparse
+
+    from live_nst.cli import build_parser
+
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert "PORT 0 takes any free port" in " ".join(action.choices["run"].format_help().split())
 
 
 def test_a_port_in_use_is_a_clear_error(idle):

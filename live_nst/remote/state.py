@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from live_nst.catalog import packaged_styles_dir
 from live_nst.compose import BUILT_IN_LOOKS
 
 if TYPE_CHECKING:
@@ -31,14 +32,17 @@ class StyleView:
     artist: str = ""
     path: Path | None = None  # the model file that paints it
     index: int = 0  # its place among that file's styles
+    builtin: bool = True  # shipped with live-nst (the pack's styles, original, blur), not the user's own
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "title": self.title, "artist": self.artist, "builtin": self.path is None}
+        return {"name": self.name, "title": self.title, "artist": self.artist, "builtin": self.builtin}
 
 
 def styles_of(catalog: StyleCatalog) -> tuple[StyleView, ...]:
     """The catalog's styles in cycle order, then the built-in looks."""
-    styles = [StyleView(e.name, e.info.title or e.name, e.info.artist, e.path, e.index)
+    shipped = packaged_styles_dir().resolve()
+    styles = [StyleView(e.name, e.info.title or e.name, e.info.artist, e.path, e.index,
+                        builtin=e.path.parent.resolve() == shipped)
               for e in catalog.entries.values()]
     return (*styles, *(StyleView(look, look.capitalize()) for look in BUILT_IN_LOOKS))
 
