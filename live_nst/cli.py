@@ -100,8 +100,7 @@ def _add_look_options(parser: argparse.ArgumentParser) -> None:
     look.add_argument("--face-ease", type=number_type(float, 0, 1), metavar="0..1",
                       help=f"share of the style given back to the photo on faces; 0 turns the face guard off "
                            f"(default {d.faces.ease:g})")
-    look.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles, searched besides the "
-                      "user styles folder that 'live-nst styles' names (default: none)")
+    _styles_dir_option(look)
     look.add_argument("--crf", type=number_type(int, 0, 51), metavar="0..51",
                       help=f"quality of a video file written: lower is better and larger; 18 looks like the "
                            f"input, 28 is small (default {d.crf}, x264's own)")
@@ -238,7 +237,7 @@ def _add_run_parser(sub: Any) -> None:
     run.add_argument("--control", metavar="[HOST:]PORT",
                      help="serve a control page (for an OBS Custom Browser Dock or a phone) and an HTTP API there; "
                           "its URL, with the access token, is printed at start. HOST defaults to 127.0.0.1 (this "
-                          "machine only); PORT 0 takes any free port (the URL printed says which) (default: off)")
+                          "machine only) (default: off)")
     _add_look_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -267,9 +266,10 @@ def _add_styles_parser(sub: Any) -> None:
     styles.set_defaults(handler=cmd_styles)
 
 
-def _styles_dir_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles, searched besides "
-                        "the user styles folder (default: none)")
+def _styles_dir_option(parser: Any) -> None:
+    """``--styles-dir`` of run, render, styles and doctor (a parser or an argument group)."""
+    parser.add_argument("--styles-dir", metavar="DIR", help="one more folder of .onnx styles, searched besides the "
+                        "user styles folder that 'live-nst styles' names (default: none)")
 
 
 def _add_doctor_parser(sub: Any) -> None:
