@@ -1,4 +1,4 @@
-"""Flicker: the warping error (Lai et al. 2018, DESIGN section 7) of the painted video
+"""Flicker: the warping error (Lai et al. 2018; ``metrics.warping_error``) of the painted video
 with and without temporal blending, beside the input video's own.
 
 Each clip is read at about the processing size's pixel count in its own aspect ratio

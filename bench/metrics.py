@@ -1,4 +1,4 @@
-"""Measurements (DESIGN section 7): flicker as the warping error of Lai et al. (2018),
+"""Measurements: flicker as the warping error of Lai et al. (2018),
 segmentation IoU and mask flicker, plus readers for clips and ground-truth mask folders.
 
 Warping error, per consecutive pair: warp O(t-1) to t with optical flow computed on the

@@ -8,7 +8,7 @@ guided-filter feathering), at the clip's own resolution.
 
 Reported for the raw and the refined mask: IoU at 0.5 pooled over all frames, the mean
 and the worst per-frame IoU, and mask flicker (the warping error of the mask under the
-input's optical flow, DESIGN section 7), beside the ground truth's own mask flicker.
+input's optical flow, ``metrics.mask_flicker``), beside the ground truth's own mask flicker.
 """
 
 from __future__ import annotations

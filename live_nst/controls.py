@@ -1,8 +1,11 @@
 """Hotkeys and commands. Keys (global hotkeys or the preview window) become Commands on a
-thread-safe queue; the main loop drains it between frames, so no other thread ever
-touches the pipeline. The control page (:mod:`live_nst.remote`) puts its orders on the
-same queue: Commands, and Changes (intents with arguments) and SnapshotRequests, whose
-outcome it waits for on its own thread."""
+thread-safe queue; the main loop drains it between frames and hands each change to the
+thread that prepares frames (:mod:`live_nst.overlap`), which applies it between two
+frames (with no such thread, the main loop applies it at once): the pipeline's settings
+change on one thread, never while a frame is being prepared, and the painters only run
+the networks over frames already prepared. The control page (:mod:`live_nst.remote`)
+puts its orders on the same queue: Commands, and Changes (intents with arguments) and
+SnapshotRequests, whose outcome it waits for on its own thread."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from live_nst.models.networks import one_hot_weights
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-CONTENT_LAYER = "relu4_2"  # the layer quality is reported on (DESIGN.md §7)
+CONTENT_LAYER = "relu4_2"  # the layer content quality is reported on (bench/fidelity.py)
 # Training adds relu2_2 so faces keep their structure, not only their layout.
 TRAIN_CONTENT_LAYERS = ("relu2_2", "relu4_2")
 

@@ -1,6 +1,6 @@
 """Feed-forward style networks with per-pixel multi-style conditioning.
 
-Both architectures take ``image`` (N, 3, H, W, RGB in [0, 1]) and ``style_weights``
+All three architectures take ``image`` (N, 3, H, W, RGB in [0, 1]) and ``style_weights``
 (N, S, H, W, per-pixel weights over the S styles, summing to 1) and return the stylised
 image in [0, 1]. Conditioning is conditional instance normalisation (Dumoulin et al.
 2017): every normalisation has one scale and shift per style, and at each pixel the

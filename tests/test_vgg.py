@@ -74,7 +74,8 @@ def test_folded_vgg_matches_unfolded_gatys_network(raw_state, shared_data):
 
 
 def test_gatys_activations_are_about_one_per_channel(raw_state, shared_data):
-    # DESIGN.md: the loss weights assume activations averaging about 1 per channel.
+    # Gatys et al. (2016) scaled the VGG-19 weights so that each filter's mean activation over
+    # images and positions is 1; the loss weights (losses.LossWeights) are set for that.
     image = load_image(shared_data / "content" / "pypi_samples" / "skimage_coffee.jpg", 128)
     folded = vgg_module.VGGFeatures(("relu3_1", "relu4_1"), state=vgg_module.fold_gatys_state(raw_state))
     with torch.no_grad():
