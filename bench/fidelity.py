@@ -60,7 +60,7 @@ def recipe_style_size(model_path: Path) -> int:
         return DEFAULT_STYLE_SIZE
 
 
-def _network_output(model, content, style_index: int):
+def network_output(model, content, style_index: int):
     """The ONNX network's output for a (1, 3, H, W) [0, 1] tensor, as a tensor."""
     import torch
 
@@ -76,7 +76,7 @@ def _network_output(model, content, style_index: int):
     return torch.from_numpy(out).to(content.device)
 
 
-def _scores(vgg, image, content_feats, style_grams) -> dict[str, Any]:
+def scores(vgg, image, content_feats, style_grams) -> dict[str, Any]:
     import torch
 
     from live_nst.models import losses
@@ -102,19 +102,30 @@ def _score_pair(vgg, model, style_index: int, photo: Path, artwork: Path, size: 
     with torch.no_grad():
         content_feats = vgg(content)
         style_grams = {k: losses.gram(v) for k, v in vgg(style).items() if k in losses.STYLE_LAYERS}
-    network = _scores(vgg, _network_output(model, content, style_index), content_feats, style_grams)
+    network = scores(vgg, network_output(model, content, style_index), content_feats, style_grams)
     started = time.perf_counter()
-    gatys_image, _ = stylize(content, style, GatysConfig(steps=gatys_steps), vgg=vgg, progress=False)
+    gatys_image = stylize(content, style, GatysConfig(steps=gatys_steps), vgg=vgg, progress=False).image
     gatys_s = time.perf_counter() - started
-    gatys = _scores(vgg, gatys_image, content_feats, style_grams)
-    floor = _scores(vgg, content, content_feats, style_grams)
+    gatys = scores(vgg, gatys_image, content_feats, style_grams)
+    floor = scores(vgg, content, content_feats, style_grams)
     span = floor["style"] - gatys["style"]
     pair = {"photo": str(photo), "size": [int(content.shape[3]), int(content.shape[2])], "network": network,
             "gatys": gatys, "photo_unstyled": floor, "gatys_seconds": round(gatys_s, 2),
+            "gatys_style_share": gatys["style"] / floor["style"] if floor["style"] > 0 else float("nan"),
             "style_gap_closed": (floor["style"] - network["style"]) / span if span > 0 else float("nan")}
+    pair["gatys_worked"] = reference_worked(pair)
     if baseline is not None:
-        pair["baseline"] = _scores(vgg, _network_output(baseline[0], content, baseline[1]), content_feats, style_grams)
+        pair["baseline"] = scores(vgg, network_output(baseline[0], content, baseline[1]), content_feats, style_grams)
     return pair
+
+
+def reference_worked(pair: dict) -> bool:
+    """Whether the pair's Gatys image is a reference to divide by: its style loss at most
+    PAINTED_STYLE_SHARE of the photo's own. A reference that stalled would flatter every ratio."""
+    from live_nst.models.gatys import PAINTED_STYLE_SHARE
+
+    share = pair.get("gatys_style_share", float("nan"))
+    return math.isfinite(share) and share <= PAINTED_STYLE_SHARE
 
 
 def _mean_by_layer(pairs: list[dict], who: str) -> dict[str, float]:
@@ -122,7 +133,14 @@ def _mean_by_layer(pairs: list[dict], who: str) -> dict[str, float]:
             for layer in pairs[0][who]["style_by_layer"]}
 
 
-def _summarise(pairs: list[dict]) -> dict[str, Any]:
+def _summarise(every_pair: list[dict]) -> dict[str, Any]:
+    """Means and ratios over the pairs whose Gatys reference worked; the others are listed."""
+    failed = [{"photo": p["photo"], "gatys_style_share": p.get("gatys_style_share")}
+              for p in every_pair if not p.get("gatys_worked", True)]
+    pairs = [p for p in every_pair if p.get("gatys_worked", True)]
+    if not pairs:
+        return {"pairs_scored": 0, "references_failed": failed}
+
     def geomean(values: list[float]) -> float:
         values = [v for v in values if v > 0 and math.isfinite(v)]
         return float(math.exp(sum(math.log(v) for v in values) / len(values))) if values else float("nan")
@@ -137,6 +155,9 @@ def _summarise(pairs: list[dict]) -> dict[str, Any]:
     }
     return {
         **baseline,
+        "pairs_scored": len(pairs),
+        "references_failed": failed,
+        "gatys_style_share": geomean([p["gatys_style_share"] for p in pairs]),
         "style_loss_network": float(np.mean([p["network"]["style"] for p in pairs])),
         "style_loss_gatys": float(np.mean([p["gatys"]["style"] for p in pairs])),
         "content_loss_network": float(np.mean([p["network"]["content"] for p in pairs])),
@@ -188,9 +209,9 @@ def measure_fidelity(model_path: str | Path, style_paths: Mapping[str, str | Pat
         pairs = [_score_pair(vgg, model, index[name], Path(photo), Path(artwork), size, style_size, gatys_steps,
                              torch_device, paired) for photo in photos]
         styles[name] = {"artwork": str(artwork), "pairs": pairs, "summary": _summarise(pairs)}
-        log.info("fidelity %s: style loss net %.4g vs Gatys %.4g, gap closed %.0f%%", name,
-                 styles[name]["summary"]["style_loss_network"], styles[name]["summary"]["style_loss_gatys"],
-                 100 * styles[name]["summary"]["style_gap_closed"])
+        summary = styles[name]["summary"]
+        log.info("fidelity %s: style %.3gx Gatys over %d pairs, %d references that did not paint left out", name,
+                 summary.get("style_ratio", math.nan), summary["pairs_scored"], len(summary["references_failed"]))
     every_pair = [pair for entry in styles.values() for pair in entry["pairs"]]
     return {"model": str(model_path), "baseline_model": str(baseline_path) if baseline else None,
             "size": size, "style_size": style_size, "gatys_steps": gatys_steps,
@@ -199,15 +220,17 @@ def measure_fidelity(model_path: str | Path, style_paths: Mapping[str, str | Pat
             "summary": _summarise(every_pair) if every_pair else {}}
 
 
-def pick_photos(folder: Path | None, count: int) -> list[Path]:
-    """``count`` photos spread evenly over the sorted folder."""
+def pick_held_out_photos(folder: Path | None, count: int) -> list[Path]:
+    """``count`` held-out portraits (never used for tuning), spread evenly over the sorted set."""
+    from live_nst.bench.picture import split_portraits
+
     if folder is None or count <= 0:
         return []
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    if not photos:
+    held_out = split_portraits(folder)[1]
+    if not held_out:
         return []
-    picks = np.linspace(0, len(photos) - 1, min(count, len(photos))).round().astype(int)
-    return [photos[i] for i in dict.fromkeys(picks.tolist())]
+    picks = np.linspace(0, len(held_out) - 1, min(count, len(held_out))).round().astype(int)
+    return [held_out[i] for i in dict.fromkeys(picks.tolist())]
 
 
 def fidelity_section(options: BenchOptions, model_path: Path) -> dict:
@@ -217,7 +240,7 @@ def fidelity_section(options: BenchOptions, model_path: Path) -> dict:
     except ImportError:
         return {"status": "skipped", "note": "PyTorch is not installed: pip install 'live-nst[train]' to measure "
                                              "style fidelity"}
-    photos = pick_photos(options.data("portraits/images"), options.fidelity_photos)
+    photos = pick_held_out_photos(options.data("portraits/images"), options.fidelity_photos)
     artworks = model_style_artworks(model_path, options.data("styles"))
     found = {name: path for name, path in artworks.items() if path is not None}
     found = dict(list(found.items())[:options.fidelity_styles])

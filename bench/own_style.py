@@ -32,7 +32,7 @@ def score_snapshots(models: dict[str, Path], style: str, artwork: Path, photos: 
     """label -> {style_ratio, content_ratio} of style ``style`` in each model file."""
     import torch
 
-    from live_nst.bench.fidelity import _network_output, _scores
+    from live_nst.bench.fidelity import network_output, scores
     from live_nst.inference import StyleModel
     from live_nst.models import losses
     from live_nst.models.data import load_image
@@ -48,11 +48,15 @@ def score_snapshots(models: dict[str, Path], style: str, artwork: Path, photos: 
         with torch.no_grad():
             content_feats = vgg(content)
             grams = {k: losses.gram(v) for k, v in vgg(style_image).items() if k in losses.STYLE_LAYERS}
-        gatys_image, _ = stylize(content, style_image, GatysConfig(steps=gatys_steps), vgg=vgg, progress=False)
-        gatys = _scores(vgg, gatys_image, content_feats, grams)
+        reference = stylize(content, style_image, GatysConfig(steps=gatys_steps), vgg=vgg, progress=False)
+        if not reference.painted():
+            log.warning("own style %s: the Gatys reference on %s did not paint (style %.2fx the photo's); left out",
+                        style, photo.name, reference.style_share)
+            continue
+        gatys = scores(vgg, reference.image, content_feats, grams)
         for label, model in loaded.items():
             index = [info.name for info in model.styles].index(style)
-            ours = _scores(vgg, _network_output(model, content, index), content_feats, grams)
+            ours = scores(vgg, network_output(model, content, index), content_feats, grams)
             ratios[label]["style"].append(ours["style"] / gatys["style"])
             ratios[label]["content"].append(ours["content"] / gatys["content"])
     return {label: {f"{k}_ratio": math.exp(sum(map(math.log, v)) / len(v)) for k, v in terms.items()}
@@ -72,7 +76,7 @@ def neighbours_sheet(user_styles: dict[str, Path], path: Path) -> Path:
     """One row per user style on the built-in sample portrait at the live size: photo |
     the user's style | the shipped style it started from (its nearest by Gram distance)."""
     from live_nst import contract
-    from live_nst.bench.picture import _label, paint_whole_frame, write_sheet
+    from live_nst.bench.picture import caption, paint_whole_frame, write_sheet
     from live_nst.inference import StyleModel
     from live_nst.sources import SampleSource
 
@@ -82,9 +86,9 @@ def neighbours_sheet(user_styles: dict[str, Path], path: Path) -> Path:
         model = StyleModel(model_path, "cpu")
         names = [info.name for info in model.styles]
         neighbour = contract.read_json(model_path, contract.KEY_QUALITY)["add_style"]["started_from"]
-        rows.append(np.hstack([_label(photo, "photo"),
-                               _label(paint_whole_frame(model, photo, names.index(name)), f"yours: {name}"),
-                               _label(paint_whole_frame(model, photo, names.index(neighbour)),
+        rows.append(np.hstack([caption(photo, "photo"),
+                               caption(paint_whole_frame(model, photo, names.index(name)), f"yours: {name}"),
+                               caption(paint_whole_frame(model, photo, names.index(neighbour)),
                                       f"shipped: {neighbour}")]))
     return write_sheet(rows, path)
 

@@ -1,6 +1,6 @@
-"""The report: strict JSON, Markdown tables for the README, the typed view of the
-numbers the style pack's model cards take from it, and the adaptive section's typed
-entry (plots: ``live_nst.bench.plots``)."""
+"""The report: strict JSON, Markdown tables for the README and the adaptive section's
+typed entry (plots: ``live_nst.bench.plots``; the numbers the style pack's model cards
+take from a report: ``live_nst.export.pack_report``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -156,18 +156,32 @@ def fidelity_table(section: dict) -> str:
     if len(entries) > 1 and section.get("summary"):
         entries.append(("**all styles**", section["summary"]))
     for name, s in entries:
-        rows.append([name, _f(s["style_loss_network"], ".4g"), _f(s["style_loss_gatys"], ".4g"),
-                     _f(s["style_ratio"], ".2f"), _pct(s["style_gap_closed"]),
-                     _f(s["content_loss_network"], ".4g"), _f(s["content_loss_gatys"], ".4g")])
+        rows.append([name, _f(s.get("style_loss_network"), ".4g"), _f(s.get("style_loss_gatys"), ".4g"),
+                     _f(s.get("style_ratio"), ".2f"), _pct(s.get("style_gap_closed")),
+                     _f(s.get("content_loss_network"), ".4g"), _f(s.get("content_loss_gatys"), ".4g"),
+                     _f(s.get("gatys_style_share"), ".3f"), f"{s.get('pairs_scored', '-')}"])
     text = _table(["style", "style loss net", "Gatys", "net / Gatys", "gap closed", "content loss net",
-                   "Gatys"], rows) + (f"\n\n{section['size']} px photos, artwork {section['style_size']} px, "
-                                      f"Gatys {section['gatys_steps']} L-BFGS steps.")
+                   "Gatys", "Gatys / photo style", "pairs"], rows) + (
+        f"\n\n{section['size']} px photos, artwork {section['style_size']} px, Gatys {section['gatys_steps']} "
+        f"L-BFGS steps a scale. A pair counts only where the Gatys reference painted: its style loss at most "
+        f"0.2x the photo's own.")
+    text += _failed_references(section)
     text += _style_by_layer(section.get("summary") or {}) + _baseline_line(section)
     faces = section.get("faces_kept")
     if faces:
         text += "\n\n" + _faces_table(faces, section.get("faces_kept_baseline"))
         text += f"\n\nOn {len(faces['photos_with_a_face'])} held-out portraits with a face."
     return text
+
+
+def _failed_references(section: dict) -> str:
+    """Every pair left out because its Gatys reference did not paint."""
+    rows = [[name, Path(failed["photo"]).name, _f(failed.get("gatys_style_share"), ".3f")]
+            for name, entry in section["styles"].items()
+            for failed in entry["summary"].get("references_failed", [])]
+    if not rows:
+        return ""
+    return "\n\nLeft out (Gatys reference did not paint):\n\n" + _table(["style", "photo", "Gatys / photo style"], rows)
 
 
 def _faces_table(faces: dict, baseline: dict | None) -> str:
@@ -356,106 +370,8 @@ class AdaptiveRun:
             busy=BusyCore.from_json(data["busy"]))
 
 
-# --- the numbers the style pack reads ----------------------------------------------
-# export/style_pack.py writes these into the model cards and the model's metadata; the
-# rest of the report is for people (tables, plots) and stays a plain dict.
+# The numbers the style pack's model cards take from a report are read by
+# export/pack_report.py; the rest of the report is for people (tables, plots) and stays
+# a plain dict.
 def _number(value) -> float | None:
     return float(value) if _finite(value) else None
-
-
-@dataclass(frozen=True)
-class NetworkTime:
-    """live-nst's own network time at one processing size, from the peers section."""
-
-    device: str
-    proc_size_wh: tuple[int, int]
-    median_ms: float | None
-    p95_ms: float | None
-
-    @classmethod
-    def from_json(cls, run: dict) -> NetworkTime:
-        width, height = run["proc_size"]
-        return cls(run["device"], (int(width), int(height)), _number(run["network_ms"]["median"]),
-                   _number(run["network_ms"]["p95"]))
-
-
-@dataclass(frozen=True)
-class FidelitySummary:
-    """Gram style and content losses of the network beside a Gatys optimisation (means and
-    geometric-mean ratios over the photos; None where a value was not finite)."""
-
-    style_loss_network: float | None = None
-    style_loss_gatys: float | None = None
-    content_loss_network: float | None = None
-    content_loss_gatys: float | None = None
-    style_ratio: float | None = None
-    content_ratio: float | None = None
-    style_gap_closed: float | None = None
-
-    @classmethod
-    def from_json(cls, summary: dict) -> FidelitySummary:
-        return cls(**{f.name: _number(summary.get(f.name)) for f in fields(cls)})
-
-
-@dataclass(frozen=True)
-class StyleFidelity:
-    summary: FidelitySummary
-    photos: tuple[str, ...]  # the photos it was measured on
-
-    @classmethod
-    def from_json(cls, entry: dict) -> StyleFidelity:
-        return cls(FidelitySummary.from_json(entry.get("summary", {})),
-                   tuple(str(pair["photo"]) for pair in entry.get("pairs", [])))
-
-
-@dataclass(frozen=True)
-class FidelitySetup:
-    """How the fidelity section measured (None throughout when it did not run)."""
-
-    size: int | None = None
-    style_size: int | None = None
-    gatys_steps: int | None = None
-    style_layers: tuple[str, ...] | None = None
-    content_layer: str | None = None
-
-    @classmethod
-    def from_json(cls, section: dict) -> FidelitySetup:
-        layers = section.get("style_layers")
-        return cls(section.get("size"), section.get("style_size"), section.get("gatys_steps"),
-                   tuple(layers) if layers is not None else None, section.get("content_layer"))
-
-
-_ALL_STYLES_KEYS = ("style_ratio", "content_ratio", "baseline_style_ratio", "baseline_content_ratio")
-
-
-@dataclass(frozen=True)
-class PackMeasures:
-    """The part of a bench report that the style pack's model cards are made of."""
-
-    machine: str
-    network_times: tuple[NetworkTime, ...]
-    fidelity_setup: FidelitySetup
-    fidelity: dict[str, StyleFidelity]  # style name -> its numbers
-    created: str = ""  # when the bench ran (ISO time)
-    # all styles together: style and content ratios, and the baseline model's where it ran
-    fidelity_all: dict[str, float | str | None] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, report: dict) -> PackMeasures:
-        sections = report.get("sections", {})
-        peers, fidelity = sections.get("peers", {}), sections.get("fidelity", {})
-        times = tuple(NetworkTime.from_json(run) for run in peers.get("runs", [])
-                      if run.get("model") == "live-nst" and "network_ms" in run)
-        styles = {name: StyleFidelity.from_json(entry) for name, entry in fidelity.get("styles", {}).items()}
-        overall = fidelity.get("summary") or {}
-        together: dict[str, float | str | None] = {
-            key: _number(overall.get(key)) for key in _ALL_STYLES_KEYS if key in overall}
-        if fidelity.get("baseline_model"):
-            together["baseline_model"] = Path(fidelity["baseline_model"]).name
-        return cls(machine=report.get("machine", {}).get("label", ""), network_times=times,
-                   fidelity_setup=FidelitySetup.from_json(fidelity), fidelity=styles,
-                   created=report.get("created", ""), fidelity_all=together)
-
-    @classmethod
-    def read(cls, path: Path) -> PackMeasures:
-        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))

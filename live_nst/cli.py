@@ -11,6 +11,7 @@ import dataclasses
 import gc
 import json
 import logging
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -58,6 +59,8 @@ def number_type(cast: type, low: float | None = None, high: float | None = None)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'a whole number' if cast is int else 'a number'}, "
                                              f"got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
             raise argparse.ArgumentTypeError(f"expected a number {bounds}, got {text}")
@@ -237,7 +240,7 @@ def _add_run_parser(sub: Any) -> None:
     run.add_argument("--control", metavar="[HOST:]PORT",
                      help="serve a control page (for an OBS Custom Browser Dock or a phone) and an HTTP API there; "
                           "its URL, with the access token, is printed at start. HOST defaults to 127.0.0.1 (this "
-                          "machine only) (default: off)")
+                          "machine only); PORT 0 takes any free port (the URL printed says which) (default: off)")
     _add_look_options(run)
     run.set_defaults(handler=cmd_run)
 

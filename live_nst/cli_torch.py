@@ -12,13 +12,13 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from live_nst.errors import ConfigError, require
+from live_nst.errors import ConfigError, LiveNSTError, require
 
 # add-style's smallest --budget, minutes: loading (about 10 s), choosing the nearest shipped
 # style (about 20 s) and the export (models/add_style.py's EXPORT_RESERVE_S) on a 2-core CPU.
 MIN_BUDGET_MIN = 1.0
 # Shown in --help; tests/test_cli.py checks them against the dataclasses.
-GATYS_DEFAULTS = dict(steps=300, content_weight=1.0, style_weight=2.5)
+GATYS_DEFAULTS = dict(steps=16, content_weight=1.0, style_weight=2.5)
 TRAIN_DEFAULTS = dict(arch="painter", size=192, style_size=512, batch=4, steps=4000, lr=2e-3, face_weight=4.0,
                       style_weight=4.0, temporal_weight=20.0, lattice_weight=3e4, region_weight=2e3,
                       checkpoint_every=100, out_dir="runs/train")
@@ -49,9 +49,11 @@ def torch_device(text: str) -> str:
 
 def cmd_stylize(args: argparse.Namespace) -> int:
     from live_nst.artworks import resolve_artwork
-    from live_nst.outputs import check_image_output
+    from live_nst.outputs import check_image_output, refuse_overwriting_inputs
 
-    check_image_output(args.output)  # before the minutes of optimisation, not after
+    output = check_image_output(args.output)  # before the minutes of optimisation, not after
+    artwork = resolve_artwork(args.style_path)
+    refuse_overwriting_inputs(output, [args.content_path, artwork])
     require("torch", "train", "Gatys stylisation")
     import torch
 
@@ -59,19 +61,37 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from live_nst.models.gatys import GatysConfig, stylize
     from live_nst.models.train import pick_device
 
-    artwork = resolve_artwork(args.style_path)
     device = pick_device(args.device)
     content = load_image(args.content_path, args.size).to(device)
     style = load_image(artwork, args.style_size or args.size).to(device)
     defaults = GatysConfig()
     config = GatysConfig(steps=args.steps, optimizer=args.optimizer,
-                         content_weight=args.content_weight or defaults.content_weight,
-                         style_weight=args.style_weight or defaults.style_weight)
+                         content_weight=_given(args.content_weight, defaults.content_weight),
+                         style_weight=_given(args.style_weight, defaults.style_weight))
     with torch.device(device):
-        image, terms = stylize(content, style, config)
-    save_image(image, args.output)
-    print(f"wrote {args.output} (content loss {terms['content']:.4g}, style loss {terms['style']:.4g})")
+        result = stylize(content, style, config)
+    share = result.style_share
+    if config.style_weight > 0 and not share <= STALLED_STYLE_SHARE:
+        raise GatysStalledError(
+            f"the optimisation could not bring the style loss down: {result.terms['style']:.4g} is {share:.2f}x "
+            f"the photo's own ({result.photo_terms['style']:.4g}), so the result would be the photo, barely "
+            f"painted; {args.output} was not written. Try more --steps, a higher --style-weight, or --optimizer adam")
+    save_image(result.image, output)
+    print(f"wrote {output} (content loss {result.terms['content']:.4g}, style loss {result.terms['style']:.4g}: "
+          f"{share:.3g}x the photo's own)")
     return 0
+
+
+# A run whose style loss stays above this share of the photo's own painted next to nothing.
+STALLED_STYLE_SHARE = 0.5
+
+
+class GatysStalledError(LiveNSTError):
+    """The Gatys optimisation did not lower the style loss: nothing is written."""
+
+
+def _given(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -157,7 +177,9 @@ def _add_stylize(sub: Any, options, output_option, number_type) -> None:
     p.add_argument("--size", type=size, default=512, metavar="PX", help="long side of the output, px (default 512)")
     p.add_argument("--style-size", type=size, metavar="PX", help="long side of the artwork, px (default: --size)")
     p.add_argument("--steps", type=number_type(int, 1), default=g["steps"], metavar="N",
-                   help=f"optimisation steps (default {g['steps']})")
+                   help=f"L-BFGS iterations at --size; the picture is painted coarse to fine, from 128 px up in "
+                        f"doublings, each coarser scale with twice the iterations of the next (default {g['steps']}: "
+                        f"about 2 minutes at 512 px on a 2-core CPU)")
     p.add_argument("--content-weight", type=number_type(float, 0), metavar="W",
                    help=f"weight of keeping the photo's content (default {g['content_weight']:g})")
     p.add_argument("--style-weight", type=number_type(float, 0), metavar="W",

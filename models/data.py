@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from live_nst.errors import InputError
+from live_nst.errors import InputError, OutputError
+from live_nst.outputs import PartialFile
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -30,7 +31,10 @@ def list_images(directory: str | Path) -> list[Path]:
 def load_image(path: str | Path, long_side: int | None = None) -> torch.Tensor:
     """An image file as a (1, 3, H, W) float tensor in [0, 1], optionally resized."""
     try:
-        image = Image.open(path).convert("RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"the image {path} is too large to read: {exc}; scale it down first") from exc
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read image {path}: {exc}. Give a JPEG or PNG file.") from exc
     if long_side:
@@ -42,9 +46,17 @@ def load_image(path: str | Path, long_side: int | None = None) -> torch.Tensor:
 
 
 def save_image(tensor: torch.Tensor, path: str | Path) -> None:
+    """Write through a partial file: an earlier file at ``path`` is replaced only by a whole one."""
     array = (tensor.detach().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+    partial = PartialFile(path)
+    try:
+        Image.fromarray(array).save(partial.path, format=Image.registered_extensions().get(Path(path).suffix.lower()))
+    except OSError as exc:
+        partial.discard()
+        raise OutputError(f"could not write the image {path}: {exc.strerror or exc}. Free some space or choose "
+                          f"another folder; nothing was written there") from exc
+    partial.commit()
 
 
 FaceBoxes = dict[str, list[tuple[int, int, int, int]]]  # image path -> face boxes (x, y, w, h) in pixels

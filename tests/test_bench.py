@@ -137,6 +137,11 @@ def test_fidelity_losses_beside_gatys(quick_report):
                 assert sum(pair[key]["style_by_layer"].values()) == pytest.approx(pair[key]["style"], rel=1e-4)
                 assert list(pair[key]["style_by_layer"]) == section["style_layers"]
             assert pair["photo_unstyled"]["content"] == pytest.approx(0.0, abs=1e-6)
+            assert pair["gatys_style_share"] == pytest.approx(pair["gatys"]["style"] / pair["photo_unstyled"]["style"])
+            assert pair["gatys_worked"] == (pair["gatys_style_share"] <= 0.2)
+        summary = entry["summary"]
+        assert summary["pairs_scored"] == sum(pair["gatys_worked"] for pair in entry["pairs"])
+        assert len(summary["references_failed"]) == len(entry["pairs"]) - summary["pairs_scored"]
     _, out = quick_report
     assert "| style loss by layer (mean over pairs) | relu1_1 |" in (out / "report.md").read_text(encoding="utf-8")
     review = section["review"]
@@ -415,3 +420,24 @@ def test_interleaved_timings_time_every_model_on_every_frame_in_a_rotating_order
     assert all(sorted(order) == ["a", "b", "c"] for order in rounds)
     assert {order[0] for order in rounds} == {"a", "b", "c"}
     assert all(timings[name]["network_ms"]["n"] == len(frames) for name in "abc")
+
+
+def test_a_reference_that_did_not_paint_is_left_out_of_the_ratios():
+    """A Gatys image that stalled near the photo would flatter the network: it is listed, not divided by."""
+    from live_nst.bench.fidelity import _summarise, reference_worked
+
+    def pair(photo: str, network: float, gatys: float, photo_style: float) -> dict:
+        def scores(style: float) -> dict:
+            return {"style": style, "content": 1.0, "style_by_layer": {"relu1_1": style}}
+        entry = {"photo": photo, "network": scores(network), "gatys": scores(gatys),
+                 "photo_unstyled": scores(photo_style), "gatys_style_share": gatys / photo_style,
+                 "style_gap_closed": 0.5}
+        entry["gatys_worked"] = reference_worked(entry)
+        return entry
+
+    good, stalled = pair("a.jpg", 2.0, 1.0, 20.0), pair("b.jpg", 2.0, 19.0, 20.0)
+    summary = _summarise([good, stalled])
+    assert summary["style_ratio"] == pytest.approx(2.0)  # not the geometric mean with 2/19
+    assert summary["pairs_scored"] == 1
+    assert summary["references_failed"] == [{"photo": "b.jpg", "gatys_style_share": pytest.approx(0.95)}]
+    assert _summarise([stalled]) == {"pairs_scored": 0, "references_failed": summary["references_failed"]}
