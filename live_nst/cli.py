@@ -209,6 +209,11 @@ def styles_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# Every ending live_nst.encode writes (tests/test_render.py checks), for the --output helps.
+VIDEO_FILE_TYPES = (".mp4 (H.264, plays in browsers; also .m4v, .mov), .webm (VP9), .mkv (H.264) or .avi "
+                    "(Motion JPEG, no sound)")
+
+
 def _add_run_parser(sub: Any) -> None:
     d = DEFAULTS
     run = sub.add_parser("run", help="paint a camera (or the sample) into a virtual camera",
@@ -216,9 +221,9 @@ def _add_run_parser(sub: Any) -> None:
                                            "camera, a preview window or a video file, live."))
     run.add_argument("--source", help="where frames come from: auto (webcam 0, else the built-in sample), "
                      f"webcam:N, sample, or a video file, played in a loop (default {d.source})")
-    output_option(run, metavar="SINK", help="where painted frames go: virtualcam, preview (a window), null, or a "
-                  "video file: file:PATH or a path ending in .mp4, .webm or .mkv (default virtualcam; without a "
-                  "virtual camera driver, the preview, else live-nst-output.mp4)")
+    output_option(run, metavar="SINK", help=f"where painted frames go: virtualcam, preview (a window), null, or a "
+                  f"video file: file:PATH or a path ending in {VIDEO_FILE_TYPES} (default virtualcam; without a "
+                  f"virtual camera driver, the preview, else live-nst-output.mp4)")
     run.add_argument("--size", metavar="WxH", help="output size; a camera of another shape is centre-cropped, "
                      "never stretched; odd sides are rounded down to even ones, which virtual cameras need "
                      "(default {}x{})".format(*d.size_wh))
@@ -251,8 +256,8 @@ def _add_render_parser(sub: Any) -> None:
                                               "sound, frame rate and orientation."))
     render.add_argument("input_path", metavar="INPUT", help="the video to paint")
     render.add_argument("legacy_output", nargs="?", help=argparse.SUPPRESS)
-    output_option(render, help="the painted video: .mp4 (H.264, plays in browsers), .webm (VP9) or .mkv; written "
-                  "as NAME.partial-*.EXT beside it and renamed when done (required)")
+    output_option(render, help=f"the painted video: {VIDEO_FILE_TYPES}; written as NAME.partial-*.EXT beside it "
+                  f"and renamed when done (required)")
     render.add_argument("--quiet", action="store_true", help="no progress bar (default: a progress bar)")
     _add_look_options(render)
     render.set_defaults(handler=cmd_render)

@@ -72,3 +72,16 @@ def test_render_reads_an_implausible_frame_rate_at_the_default(tmp_path, catalog
     out = tmp_path / "painted.avi"
     assert render(clip, out, RunConfig(proc_size_wh=(64, 48)), progress=False).frames == 3
     assert probe(out).fps == DEFAULT_FPS
+
+
+def test_help_lists_every_file_type_a_video_can_be_written_as():
+    import argparse
+
+    from live_nst.cli import build_parser
+    from live_nst.encode import FORMATS
+
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command in ("render", "run"):
+        text = " ".join(action.choices[command].format_help().split())
+        missing = [suffix for suffix in FORMATS if suffix not in text]
+        assert not missing, f"{command} --help leaves out {missing}"
