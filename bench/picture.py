@@ -148,7 +148,7 @@ def measure_faces_kept(model_path: Path, photos: Sequence[Path], styles: Sequenc
 
 
 # --- review sheet ---------------------------------------------------------------------
-def _label(tile: np.ndarray, text: str) -> np.ndarray:
+def caption(tile: np.ndarray, text: str) -> np.ndarray:
     tile = tile.copy()
     cv2.rectangle(tile, (0, 0), (12 + 9 * len(text), 24), (0, 0, 0), -1)
     cv2.putText(tile, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
@@ -157,7 +157,7 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
 
 def review_rows(photo: np.ndarray, painted: np.ndarray, gatys: np.ndarray, label: str) -> np.ndarray:
     """One row: photo | live-nst | Gatys, labelled."""
-    return np.hstack([_label(photo, "photo"), _label(painted, f"live-nst {label}"), _label(gatys, "Gatys")])
+    return np.hstack([caption(photo, "photo"), caption(painted, f"live-nst {label}"), caption(gatys, "Gatys")])
 
 
 def write_sheet(rows: list[np.ndarray], path: Path) -> Path:

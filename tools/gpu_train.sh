@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# One call on a lent GPU machine (the device tool): train the pack's recipe variants side by
-# side, export each to ONNX, score each against Gatys, and bring it all back in one archive.
+# How the 2026-12 pack's recipe variants were trained on a GPU machine with no network, in one
+# call: train them side by side, export each to ONNX, score each against Gatys, and bring it all
+# back in one archive. Not part of the installed package; for one training run of your own,
+# `live-nst train --device cuda` (README, "Training on a GPU") is all you need.
 #
-#   here:  python -m live_nst.models.gpu_carry --styles <the pack's artworks>   # builds .carry/
-#   there: bash models/gpu_train.sh [MINUTES]                                 # carry: [".carry"]
-#   or:    bash models/gpu_train.sh score LABEL=ONNX...       # fidelity only, for files under .carry
+#   here:  python tools/gpu_carry.py --styles <the artworks>         # builds .carry/ (see there)
+#   there: bash tools/gpu_train.sh [MINUTES]                         # from a checkout with .carry/
+#   or:    bash tools/gpu_train.sh score LABEL=ONNX...               # fidelity only, for files under .carry
 #
-# The machine has PyTorch, ONNX and ONNX Runtime but no MediaPipe and no network: face boxes
+# The machine needs PyTorch, ONNX and ONNX Runtime, not MediaPipe and no network: face boxes
 # come precomputed in .carry/faces.json, the VGG-19 convs in .carry/cache. Results go to
-# $OUT/gpu-results.tar.gz (checkpoints, ONNX files, fidelity JSON, logs).
+# $OUT/gpu-results.tar.gz (checkpoints, ONNX files, fidelity JSON, logs). STYLE_NAMES picks the
+# artworks under .carry/styles (default: the pack's eight).
 set -u
 # Smaller settings for a dry run on a CPU: DEVICE=cpu SIZE=64 BATCH=2 FID_SIZE=64 GATYS_STEPS=2 PORTRAITS=1
 DEVICE=${DEVICE:-cuda} SIZE=${SIZE:-256} BATCH=${BATCH:-16}
@@ -19,16 +22,20 @@ RUNS=$ROOT/runs/gpu
 export PYTHONUNBUFFERED=1 LIVE_NST_CACHE=$ROOT/.carry/cache TQDM_MININTERVAL=20
 mkdir -p "$OUT" "$RUNS"
 
-# The package as installed (models/ -> live_nst.models, ...) without pip: a copied tree.
-SITE=/tmp/site
-rm -rf "$SITE" && mkdir -p "$SITE"
-cp -r live_nst "$SITE/" && cp -r models "$SITE/live_nst/models" && cp -r export "$SITE/live_nst/export" \
-  && cp -r bench "$SITE/live_nst/bench"
-export PYTHONPATH=$SITE
-PY="python3 -P"  # -P: the working tree's live_nst/ must not shadow the copied package
+PY="python3 -P"  # -P: the working tree's live_nst/ must not shadow the installed package
+if ! $PY -c "import live_nst.models, live_nst.bench" 2>/dev/null; then
+  # No live-nst installed (and no pip to install it): the package laid out as installed
+  # (models/ -> live_nst.models, ...) in a copied tree.
+  SITE=/tmp/site
+  rm -rf "$SITE" && mkdir -p "$SITE"
+  cp -r live_nst "$SITE/" && cp -r models "$SITE/live_nst/models" && cp -r export "$SITE/live_nst/export" \
+    && cp -r bench "$SITE/live_nst/bench"
+  export PYTHONPATH=$SITE
+fi
 
-STYLES=$(for s in starry_night great_wave the_scream composition_vii shipwreck_of_the_minotaur udnie \
-  woman_with_hat seated_nude; do echo ".carry/styles/$s.jpg"; done)
+STYLE_NAMES=${STYLE_NAMES:-starry_night great_wave the_scream composition_vii shipwreck_of_the_minotaur udnie \
+woman_with_hat seated_nude}
+STYLES=$(for s in $STYLE_NAMES; do echo ".carry/styles/$s.jpg"; done)
 train() {  # name, then extra flags
   local name=$1; shift
   mkdir -p "$RUNS/$name" && cp .carry/faces.json "$RUNS/$name/faces.json"
@@ -63,7 +70,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$RUN
 $PY -c "import torch, onnxruntime as o; print('torch', torch.__version__, 'ort', o.__version__, o.get_available_providers())" \
   | tee -a "$RUNS/gpu.txt"
 
-if [ "${1:-}" = score ]; then  # bash models/gpu_train.sh score LABEL=ONNX...: fidelity only
+if [ "${1:-}" = score ]; then  # bash tools/gpu_train.sh score LABEL=ONNX...: fidelity only
   shift
   for pair in "$@"; do score "${pair%%=*}" "${pair#*=}" & done
   wait
@@ -89,7 +96,8 @@ wait
 timeout 90 $PY - "$ROOT/live_nst/styles/pack.onnx" > "$RUNS/speed.log" 2>&1 <<'EOF'
 import sys, time
 import numpy as np, onnxruntime as ort
-from live_nst.inference import PROVIDERS, StyleModel
+from live_nst.inference import StyleModel
+from live_nst.providers import PROVIDERS
 for device in ("tensorrt", "cuda", "cpu"):
     if PROVIDERS[device] not in ort.get_available_providers():
         print(device, "not offered"); continue

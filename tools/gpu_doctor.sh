@@ -4,13 +4,13 @@
 # which provider it chose (CUDA or TensorRT expected), then time a short `live-nst render` with
 # --device cuda against --device cpu. About 3-7 minutes, under 8 in all: every step has its own time limit.
 #
-#   bash bench/gpu_doctor.sh            # from the repository root; results in $OUT (default /tmp/out)
+#   bash tools/gpu_doctor.sh            # from the repository root; results in $OUT (default /tmp/out)
 #
 # The install needs a package index (the [cuda] extra brings about 1.5 GB of NVIDIA wheels). For a
 # machine without one, WHEELS=DIR installs from a folder that `pip download '.[cuda]' -d DIR` filled
 # elsewhere. LIVE_NST_CACHE=DIR points at MediaPipe's models where they cannot be fetched. VENV=DIR
 # reuses a virtualenv that has live-nst installed (a second run, say) instead of a fresh install.
-# A dry run on a CPU: DEVICE=cpu FRAMES=20 SIZE=320x180 VENV=... bash bench/gpu_doctor.sh
+# A dry run on a CPU: DEVICE=cpu FRAMES=20 SIZE=320x180 VENV=... bash tools/gpu_doctor.sh
 # Results: $OUT/doctor.json, $OUT/summary.txt (the provider chosen, fps on each device), $OUT/log.txt.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}

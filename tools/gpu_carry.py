@@ -1,7 +1,14 @@
 """Pack what a training run needs for a GPU machine that has no network and no data.
 
-The device tool sends the working tree plus a few carried folders, 64 MiB in all. This
-writes one such folder (default ``.carry``, which git ignores through .git/info/exclude):
+Not part of the installed package: run it from a checkout where live-nst is installed
+with the [train] extra (MediaPipe finds the face boxes here, not there):
+
+    python tools/gpu_carry.py --data DATA --styles starry_night.jpg great_wave.jpg
+
+``DATA`` (default ``$LIVE_NST_SHARED_DATA``, else ``../shared/data``) holds ``content/``
+(training photos; folders named ``people_*`` are taken first), ``styles/`` (the artworks)
+and ``portraits/images/`` (portraits; the odd ones are held out for fidelity). It writes
+one folder that travels light (about 60 MiB with the defaults; default ``.carry``):
 
 - ``cache/vgg19_gatys_folded.pth``: the loss network's convs up to relu5_1 in fp16
   (about 26 MB; ``VGGFeatures`` loads a truncated state), found there via ``LIVE_NST_CACHE``;
@@ -12,12 +19,15 @@ writes one such folder (default ``.carry``, which git ignores through .git/info/
 - ``portraits/``: held-out portraits for the fidelity measure (odd sorted indices, the
   bench's held-out split).
 
-``models/gpu_train.sh`` is the command that uses it there.
+Copy it beside a checkout on the GPU machine; ``tools/gpu_train.sh`` is the command that
+uses it there (or ``live-nst train --content-dir .carry/content --device cuda ...`` with
+``LIVE_NST_CACHE=.carry/cache``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 from pathlib import Path
 
@@ -58,7 +68,7 @@ def write_content(paths: list[Path], content_dir: Path, out: Path, quality: int)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("LIVE_NST_SHARED_DATA", "../shared/data")))
     parser.add_argument("--out", type=Path, default=Path(".carry"))
     parser.add_argument("--photos", type=int, default=900)
     parser.add_argument("--quality", type=int, default=85)
