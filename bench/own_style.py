@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-train", type=float, default=0.0, metavar="MINUTES",
                         help="also score a 'live-nst train' of each artwork alone, for this long (default 0: none)")
     parser.add_argument("--skip-add-style", action="store_true", help="only the full training (with --full-train)")
-    parser.add_argument("--sheet", type=Path, help="also write a sheet: each style beside its shipped neighbour")
+    parser.add_argument("--sheet", type=Path, help="also write a sheet: each style beside its shipped neighbour "
+                        "(default with --sheet-only: OUT/own_styles.jpg)")
     parser.add_argument("--sheet-only", action="store_true",
                         help="only the sheet, from the styles an earlier run left in --out")
     args = parser.parse_args(argv)
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     marks = tuple(float(m) for m in args.marks.split(",") if m)
     finals = {f"own_{name}": args.out / name / f"own_{name}.onnx" for name in args.artworks}
     if args.sheet_only:
-        print(neighbours_sheet(finals, args.sheet or Path("docs/own_styles.jpg")))
+        print(neighbours_sheet(finals, args.sheet or args.out / "own_styles.jpg"))
         return 0
     _, held_out = split_portraits(args.data / "portraits" / "images")
     photos = held_out[:: max(1, len(held_out) // args.photos)][: args.photos]
