@@ -118,17 +118,17 @@ def stylize(content: torch.Tensor, style: torch.Tensor, config: GatysConfig = Ga
     """
     content, style = content.contiguous(), style.contiguous()
     vgg = vgg or VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER)).to(content.device)
-    sizes = [tuple(content.shape[-2:])] if start is not None else scale_sizes(tuple(content.shape[-2:]),
-                                                                             config.min_scale_px)
-    image, image_content = start, None
+    shape_hw = (int(content.shape[-2]), int(content.shape[-1]))
+    sizes = [shape_hw] if start is not None else scale_sizes(shape_hw, config.min_scale_px)
+    previous, previous_content = start, None
     for number, size_hw in enumerate(sizes, 1):
         scaled_content = _resize(content, size_hw).clamp(0, 1)
         scaled_style = _resize_like(style, size_hw[0] / content.shape[-2]).clamp(0, 1)
-        first = _starting_image(scaled_content, image, image_content, config)
+        first = _starting_image(scaled_content, previous, previous_content, config)
         label = f"gatys {max(size_hw)}px" + (f" (scale {number}/{len(sizes)})" if len(sizes) > 1 else "")
         problem = _Problem(vgg, scaled_content, scaled_style, config)
         image, terms = _optimise(problem, first, config.steps_at(len(sizes) - number), config, label, progress)
-        image_content = scaled_content
+        previous, previous_content = image, scaled_content
     # The last scale is the photo's own size: its terms there are the reference for "painted".
     return GatysResult(image, terms, problem.terms_of(content))
 
