@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from live_nst.bench.context import BenchOptions
+from live_nst.bench.look import palette_distance
 from live_nst.contract import read_styles
 
 log = logging.getLogger(__name__)
@@ -102,12 +103,17 @@ def _score_pair(vgg, model, style_index: int, photo: Path, artwork: Path, size: 
     with torch.no_grad():
         content_feats = vgg(content)
         style_grams = {k: losses.gram(v) for k, v in vgg(style).items() if k in losses.STYLE_LAYERS}
-    network = scores(vgg, network_output(model, content, style_index), content_feats, style_grams)
+    artwork_rgb = _rgb(style)
+
+    def judge(image) -> dict[str, Any]:
+        return {**scores(vgg, image, content_feats, style_grams), "palette": palette_distance(_rgb(image), artwork_rgb)}
+
+    network = judge(network_output(model, content, style_index))
     started = time.perf_counter()
     gatys_image = stylize(content, style, GatysConfig(steps=gatys_steps), vgg=vgg, progress=False).image
     gatys_s = time.perf_counter() - started
-    gatys = scores(vgg, gatys_image, content_feats, style_grams)
-    floor = scores(vgg, content, content_feats, style_grams)
+    gatys = judge(gatys_image)
+    floor = judge(content)
     span = floor["style"] - gatys["style"]
     pair = {"photo": str(photo), "size": [int(content.shape[3]), int(content.shape[2])], "network": network,
             "gatys": gatys, "photo_unstyled": floor, "gatys_seconds": round(gatys_s, 2),
@@ -115,8 +121,13 @@ def _score_pair(vgg, model, style_index: int, photo: Path, artwork: Path, size: 
             "style_gap_closed": (floor["style"] - network["style"]) / span if span > 0 else float("nan")}
     pair["gatys_worked"] = reference_worked(pair)
     if baseline is not None:
-        pair["baseline"] = scores(vgg, network_output(baseline[0], content, baseline[1]), content_feats, style_grams)
+        pair["baseline"] = judge(network_output(baseline[0], content, baseline[1]))
     return pair
+
+
+def _rgb(image) -> np.ndarray:
+    """A (1, 3, H, W) [0, 1] tensor as (H, W, 3) uint8 RGB."""
+    return (image[0].detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
 
 
 def reference_worked(pair: dict) -> bool:
@@ -126,6 +137,19 @@ def reference_worked(pair: dict) -> bool:
 
     share = pair.get("gatys_style_share", float("nan"))
     return math.isfinite(share) and share <= PAINTED_STYLE_SHARE
+
+
+def geomean(values: list[float]) -> float:
+    """Geometric mean of the positive finite values (NaN if none)."""
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    return float(math.exp(sum(math.log(v) for v in values) / len(values))) if values else float("nan")
+
+
+def _palette_ratio(pairs: list[dict], who: str) -> float:
+    """Geometric mean of ``who``'s palette distance to the artwork over Gatys's (NaN where
+    the pairs were scored before the palette was measured)."""
+    return geomean([p[who]["palette"] / p["gatys"]["palette"] for p in pairs
+                    if "palette" in p[who] and p["gatys"].get("palette")])
 
 
 def _mean_by_layer(pairs: list[dict], who: str) -> dict[str, float]:
@@ -141,16 +165,13 @@ def _summarise(every_pair: list[dict]) -> dict[str, Any]:
     if not pairs:
         return {"pairs_scored": 0, "references_failed": failed}
 
-    def geomean(values: list[float]) -> float:
-        values = [v for v in values if v > 0 and math.isfinite(v)]
-        return float(math.exp(sum(math.log(v) for v in values) / len(values))) if values else float("nan")
-
     with_baseline = [p for p in pairs if "baseline" in p]
     baseline = {} if not with_baseline else {
         "baseline_style_ratio": geomean([p["baseline"]["style"] / p["gatys"]["style"] for p in with_baseline
                                          if p["gatys"]["style"]]),
         "baseline_content_ratio": geomean([p["baseline"]["content"] / p["gatys"]["content"] for p in with_baseline
                                            if p["gatys"]["content"]]),
+        "baseline_palette_ratio": _palette_ratio(with_baseline, "baseline"),
         "style_by_layer_baseline": _mean_by_layer(with_baseline, "baseline"),
     }
     return {
@@ -165,6 +186,8 @@ def _summarise(every_pair: list[dict]) -> dict[str, Any]:
         "style_ratio": geomean([p["network"]["style"] / p["gatys"]["style"] for p in pairs if p["gatys"]["style"]]),
         "content_ratio": geomean([p["network"]["content"] / p["gatys"]["content"]
                                   for p in pairs if p["gatys"]["content"]]),
+        "palette_ratio": _palette_ratio(pairs, "network"),
+        "palette_photo_ratio": _palette_ratio(pairs, "photo_unstyled"),
         "style_gap_closed": float(np.nanmean([p["style_gap_closed"] for p in pairs])),
         "style_by_layer_network": _mean_by_layer(pairs, "network"),
         "style_by_layer_gatys": _mean_by_layer(pairs, "gatys"),

@@ -159,9 +159,10 @@ def fidelity_table(section: dict) -> str:
         rows.append([name, _f(s.get("style_loss_network"), ".4g"), _f(s.get("style_loss_gatys"), ".4g"),
                      _f(s.get("style_ratio"), ".2f"), _pct(s.get("style_gap_closed")),
                      _f(s.get("content_loss_network"), ".4g"), _f(s.get("content_loss_gatys"), ".4g"),
-                     _f(s.get("gatys_style_share"), ".3f"), f"{s.get('pairs_scored', '-')}"])
+                     _f(s.get("palette_ratio"), ".2f"), _f(s.get("gatys_style_share"), ".3f"),
+                     f"{s.get('pairs_scored', '-')}"])
     text = _table(["style", "style loss net", "Gatys", "net / Gatys", "gap closed", "content loss net",
-                   "Gatys", "Gatys / photo style", "pairs"], rows) + (
+                   "Gatys", "palette net / Gatys", "Gatys / photo style", "pairs"], rows) + (
         f"\n\n{section['size']} px photos, artwork {section['style_size']} px, Gatys {section['gatys_steps']} "
         f"L-BFGS steps a scale. A pair counts only where the Gatys reference painted: its style loss at most "
         f"0.2x the photo's own.")

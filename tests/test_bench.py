@@ -136,6 +136,7 @@ def test_fidelity_losses_beside_gatys(quick_report):
                 assert pair[key]["style"] > 0 and pair[key]["content"] >= 0
                 assert sum(pair[key]["style_by_layer"].values()) == pytest.approx(pair[key]["style"], rel=1e-4)
                 assert list(pair[key]["style_by_layer"]) == section["style_layers"]
+                assert pair[key]["palette"] > 0  # the photo, the network and Gatys each differ from the artwork
             assert pair["photo_unstyled"]["content"] == pytest.approx(0.0, abs=1e-6)
             assert pair["gatys_style_share"] == pytest.approx(pair["gatys"]["style"] / pair["photo_unstyled"]["style"])
             assert pair["gatys_worked"] == (pair["gatys_style_share"] <= 0.2)
