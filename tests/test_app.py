@@ -158,7 +158,7 @@ class KeyedSink(NullSink):
 
 
 def test_key_help_shows_at_the_start_and_on_h_and_otherwise_one_status_line(pipeline):
-    from live_nst.app import HELP_SHOWN_S
+    from live_nst.overlay import HELP_SHOWN_S
 
     now = [100.0]
     sink = KeyedSink()
@@ -359,7 +359,7 @@ def test_into_a_file_the_sample_goes_frame_by_frame_at_true_speed(tmp_path, segm
 
 
 def test_snapshots_in_the_same_second_never_share_a_name(pipeline, tmp_path):
-    from live_nst.app import _new_file
+    from live_nst.snapshots import new_file
 
     loop = LiveLoop(ScriptedCamera("f"), pipeline, NullSink(), CommandQueue(), KeyMap.from_config(pipeline.config.keys),
                     snapshot_dir=tmp_path)
@@ -368,6 +368,6 @@ def test_snapshots_in_the_same_second_never_share_a_name(pipeline, tmp_path):
     assert len(set(paths)) == 3 and sorted(tmp_path.glob("*.png")) == sorted(paths)
     assert all(cv2.imread(str(path)).shape == (SIZE_WH[1], SIZE_WH[0], 3) for path in paths)
     (tmp_path / "shot.png").write_bytes(b"kept")
-    path, handle = _new_file(tmp_path, "shot", ".png")
+    path, handle = new_file(tmp_path, "shot", ".png")
     handle.close()
     assert path.name == "shot-2.png" and (tmp_path / "shot.png").read_bytes() == b"kept"
