@@ -19,6 +19,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -28,7 +29,6 @@ from live_nst.config import RunConfig
 from live_nst.framing import SizeWH
 from live_nst.overlap import FrameSource, Intent, Ready, StageOverlap, auto_painters, network_threads
 from live_nst.pipeline import FramePipeline, build_pipeline
-from live_nst.sinks import Sink
 from live_nst.sources import Frame
 from live_nst.stopping import StopRequest
 
@@ -126,6 +126,12 @@ def lost_card(last: np.ndarray | None, size_wh: SizeWH) -> np.ndarray:
     return card
 
 
+class FrameSink(Protocol):
+    """Where the runner sends frames: a live sink (live_nst.sinks), or a render's file."""
+
+    def send(self, frame: np.ndarray, overlay: Sequence[str] = ()) -> None: ...
+
+
 def no_overlay() -> Sequence[str]:
     return ()
 
@@ -134,7 +140,7 @@ class FrameRunner:
     """Sends the source's frames, painted, to the sink, in order, until the source ends,
     ``max_frames`` are sent, :meth:`quit`, or a stop request (polled between frames)."""
 
-    def __init__(self, source: FrameSource, pipeline: FramePipeline, sink: Sink, painters: int | None = None, *,
+    def __init__(self, source: FrameSource, pipeline: FramePipeline, sink: FrameSink, painters: int | None = None, *,
                  wait_s: float | None = None, resend_on_error: bool = True, stop: StopRequest | None = None) -> None:
         """``painters``: style-network threads (None: the config's, else auto). ``wait_s``:
         how long one read (and one wait for a painted frame) may take before the loop

@@ -41,7 +41,7 @@ def test_render_refuses_an_unwritable_output_before_painting(tmp_path, monkeypat
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (32, 24))
     writer.write(np.zeros((24, 32, 3), np.uint8))
     writer.release()
-    monkeypatch.setattr("live_nst.render.build_pipeline", lambda config: pytest.fail("built a pipeline"))
+    monkeypatch.setattr("live_nst.render.build_running_pipeline", lambda config: pytest.fail("built a pipeline"))
     with pytest.raises(SinkError, match="does not exist" if "/" in output else "not supported"):
         render(clip, tmp_path / output, RunConfig(), progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.avi"]
