@@ -2,12 +2,18 @@
 and the quality ceiling the feed-forward networks are measured against.
 
 The pixels themselves are optimised with L-BFGS (strong-Wolfe line search), coarse to
-fine: each scale starts from the last one's result, upsampled. Pixels are kept in
-[0, 1] by a smooth penalty on leaving that range and a clamp at the end, not by a
-sigmoid: an earlier version optimised logits, where near-white and near-black pixels
-get gradients a thousand times smaller than mid-tones (sigmoid' = 1e-3 at the clamp).
-That made the problem so ill-conditioned on photos with bright or dark backgrounds that
-the line search found no decrease, and the run handed back the photo.
+fine: each scale starts from the last one's paint laid over its own photo. Pixels stay in
+[0, 1] through a smooth penalty on leaving that range and a clamp at the end.
+
+Why an earlier version handed back the photo on some pictures: it called
+``LBFGS.step`` once per iteration with ``max_iter=1``, which makes PyTorch's evaluation
+budget ``max_eval`` 1, so the line search had no evaluation left to shrink a step that
+overshot. In logit space the second iteration's quasi-Newton step (scaled from a tiny
+first step) moved logits by up to 30; where that raised the loss the search returned a
+zero step, the curvature history stayed empty, and every later iteration proposed the
+same step again. One ``step`` call for all iterations, with an evaluation budget, lets
+the search shrink the step; pixels instead of logits keep one unit of step one unit of
+colour, with no gradient vanishing near black and white.
 """
 
 from __future__ import annotations
