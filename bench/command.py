@@ -32,7 +32,8 @@ FULL = dict(frames=60, warmup=3, adaptive_seconds=40.0, flicker_frames=90, seg_f
             fidelity_styles=None, fidelity_size=256, gatys_steps=40, peer_frames=10, faces_photos=None,
             review_photos=3, review_size=640, review_gatys_steps=16)
 FLICKER_EXTRA_CLIPS = ("video/webcam_like", "video/generic_motion")
-RUN_ORDER = ("speed", "adaptive", "peers", "flicker", "segmentation", "fidelity")  # timings first, PyTorch work last
+# Timings first, PyTorch work last.
+RUN_ORDER = ("speed", "render", "adaptive", "peers", "flicker", "segmentation", "fidelity")
 SECTION_ERRORS = (ArithmeticError, ImportError, LookupError, OSError, RuntimeError, ValueError)
 
 
@@ -178,10 +179,11 @@ def _run_section(name: str, measure, report: dict) -> None:
 
 def _measures(options, catalog, looks, entry, devices: list[str]) -> dict:
     """Section name -> a function that measures it."""
-    from live_nst.bench import adaptive, fidelity, flicker, peers, segmentation, speed
+    from live_nst.bench import adaptive, fidelity, flicker, peers, render_speed, segmentation, speed
 
     return {
         "speed": lambda: speed.measure_speed(options, catalog, looks, devices),
+        "render": lambda: render_speed.measure_render(options, looks, devices[0]),
         "adaptive": lambda: adaptive.measure_adaptive(options, catalog, looks, devices[0]),
         "peers": lambda: peers.measure_peers(options, entry.path, entry.index, options.proc_sizes[:1] if options.quick
                                              else options.proc_sizes, devices),
@@ -228,11 +230,12 @@ def run_bench(options) -> dict:
 
 def finish_report(report: dict, out_dir: Path) -> None:
     from live_nst.bench import report as rep
+    from live_nst.bench.markdown import markdown
     from live_nst.bench.plots import write_plots
 
     report["plots"] = write_plots(report, out_dir)
     rep.write_json(report, out_dir / "report.json")
-    (out_dir / "report.md").write_text(rep.markdown(report), encoding="utf-8")
+    (out_dir / "report.md").write_text(markdown(report), encoding="utf-8")
 
 
 def _jsonable(options) -> dict:
@@ -249,7 +252,7 @@ def _jsonable(options) -> dict:
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
-    from live_nst.bench.report import markdown
+    from live_nst.bench.markdown import markdown
 
     if args.replot:
         report = json.loads(Path(args.replot).read_text(encoding="utf-8"))

@@ -1,6 +1,7 @@
 """The live loop as the benchmark runs it for a while: ``live-nst run``'s own loop
-(:class:`live_nst.app.LiveLoop`: the real pipeline, its painters and ONNX Runtime
-threads, the quality controller) reading a clip paced at its own frame rate, as a camera
+(:class:`live_nst.app.LiveLoop` over the one runner, :mod:`live_nst.runner`: the real
+pipeline built as ``run`` builds it, its painters and ONNX Runtime threads, the quality
+controller) reading a clip paced at its own frame rate, as a camera
 delivers it, and looping, with a null sink; stopped after a given time by its quit
 command, as a user's quit key stops it. The adaptive section and the soak run use it.
 """
@@ -18,9 +19,8 @@ from live_nst.bench.speed import ClipReader
 from live_nst.config import RunConfig
 from live_nst.controls import Command, CommandQueue, KeyMap
 from live_nst.framing import SizeWH
-from live_nst.overlap import auto_painters, network_threads
-from live_nst.pipeline import build_pipeline
 from live_nst.quality import QualityController
+from live_nst.runner import build_running_pipeline
 from live_nst.sinks import NullSink
 
 
@@ -31,8 +31,7 @@ def live_loop(config: RunConfig, catalog, clip: str | Path, input_wh: SizeWH, th
     painter, 0: as live-nst run shares out the cores), over ``clip`` at ``input_wh``, paced
     and looping, into a null sink; the pipeline and the clip are closed on the way out.
     ``config.fps`` should be the clip's (the quality controller's frame budget)."""
-    painters = config.painters if config.painters is not None else auto_painters([])
-    pipeline = build_pipeline(config, catalog, threads or network_threads(painters), spinning=False)
+    pipeline = build_running_pipeline(config, catalog, threads)
     try:
         with ClipReader(clip, input_wh, paced=True) as source, NullSink(config.size_wh, config.fps) as sink:
             yield LiveLoop(source, pipeline, sink, CommandQueue(), KeyMap.from_config(config.keys), quality=quality)

@@ -21,7 +21,7 @@ from clips import SHARED_DATA
 from live_nst.bench.peers import WARMUP, interleaved_timings
 from live_nst.bench.speed import STAGES
 
-SECTIONS = ("speed", "adaptive", "flicker", "fidelity", "segmentation", "peers")
+SECTIONS = ("speed", "render", "adaptive", "flicker", "fidelity", "segmentation", "peers")
 
 
 def _packaged_names() -> list[str]:
@@ -88,6 +88,16 @@ def test_speed_has_fps_latency_and_every_stage(quick_report):
         assert {*STAGES, "total"} <= set(run["stages_ms"])
         assert run["stages_ms"]["stylize"]["median"] > 0 and run["stages_ms"]["stylize"]["n"] == 3
         assert run["provider"].endswith("ExecutionProvider")
+
+
+@pytest.mark.slow
+def test_render_and_run_are_timed_side_by_side(quick_report):
+    section = quick_report[0]["sections"]["render"]
+    if section["status"] == "skipped":  # no clip without the measurement data: render needs a file
+        assert "--clip" in section["note"]
+        return
+    assert section["rounds"] and all(r["render_fps"] > 0 and r["run_fps"] > 0 for r in section["rounds"])
+    assert section["ratio"] == pytest.approx(section["render_fps"] / section["run_fps"], rel=1e-2)
 
 
 @pytest.mark.slow
@@ -265,7 +275,8 @@ def test_adaptive_numbers_from_the_controllers_notes():
     """Synthetic frames: 10 fps at 640x360 for 2 s, then 20 fps at 480x270; the first
     second (a quarter of the 4 s run) is the settle time."""
     from live_nst.bench.adaptive import FrameNote, RecordingQuality, summarise
-    from live_nst.bench.report import AdaptiveRun, BusyCore, adaptive_table
+    from live_nst.bench.markdown import adaptive_table
+    from live_nst.bench.report import AdaptiveRun, BusyCore
     from live_nst.quality import SizeChange
 
     quality = RecordingQuality((640, 360), 30.0)
@@ -396,7 +407,7 @@ def test_fidelity_scores_a_baseline_against_the_same_gatys_images(tmp_path):
     assert summary["baseline_style_ratio"] == pytest.approx(alone["summary"]["style_ratio"], rel=1e-4)
     assert summary["baseline_content_ratio"] == pytest.approx(alone["summary"]["content_ratio"], rel=1e-4)
     assert summary["baseline_style_ratio"] != pytest.approx(summary["style_ratio"], rel=1e-3)
-    from live_nst.bench.report import fidelity_table
+    from live_nst.bench.markdown import fidelity_table
 
     assert summary["style_by_layer_baseline"] == pytest.approx(alone["summary"]["style_by_layer_network"], rel=1e-4)
     assert sum(summary["style_by_layer_baseline"].values()) == pytest.approx(

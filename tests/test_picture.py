@@ -71,7 +71,7 @@ def test_faces_kept_reports_every_style_for_every_path(portraits):
 def test_the_faces_table_puts_the_baseline_model_beside_the_shipped_one(portraits):
     from pathlib import Path
 
-    from live_nst.bench.report import _faces_table
+    from live_nst.bench.markdown import _faces_table
 
     baseline = Path(__file__).resolve().parents[1] / "bench" / "baselines" / "pack-2026-12-02.onnx"
     photos = portraits[1][:2]
