@@ -43,8 +43,9 @@ from live_nst.bench.context import (
 from live_nst.errors import LiveNSTError, SourceError
 from live_nst.framing import SizeWH
 from live_nst.overlap import StageOverlap, auto_painters, network_threads
-from live_nst.pipeline import PIPELINE_STAGES, build_pipeline
+from live_nst.pipeline import build_pipeline
 from live_nst.sinks import NullSink
+from live_nst.stages import PIPELINE_STAGES
 
 log = logging.getLogger(__name__)
 

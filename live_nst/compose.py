@@ -8,6 +8,7 @@ weight map per look; the maps sum to 1 at every pixel.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import cv2
@@ -48,6 +49,16 @@ class RegionState:
     def switch(self, look: str, now: float) -> None:
         if look != self.look:
             self.previous, self.look, self.fade_start = self.look, look, now
+
+    def drop_uninstalled(self, installed: Collection[str]) -> str | None:
+        """A look whose style is no longer ``installed`` (its file removed) leaves the
+        region, which shows the original picture in its place; returns that look (None: none gone)."""
+        gone = [look for look in (self.look, self.previous)
+                if look and look not in BUILT_IN_LOOKS and look not in installed]
+        if not gone:
+            return None
+        self.look, self.previous = (ORIGINAL if self.look in gone else self.look), None
+        return gone[0]
 
     def region_look(self, now: float, duration: float) -> RegionLook:
         if self.previous is None or duration <= 0:

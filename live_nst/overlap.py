@@ -29,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from live_nst.pipeline import FramePipeline, PreparedFrame
+from live_nst.pipeline import FramePipeline
 from live_nst.sources import Frame
+from live_nst.stages import PreparedFrame
 
 log = logging.getLogger(__name__)
 

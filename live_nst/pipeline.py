@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from live_nst import stages
 from live_nst.catalog import StyleCatalog
 from live_nst.compose import (
     BUILT_IN_LOOKS,
@@ -41,65 +40,17 @@ from live_nst.faces import FaceDetector, FaceTracker
 from live_nst.framing import SizeWH, crop_to_aspect, fit_size
 from live_nst.inference import StyleModel
 from live_nst.mask import MaskRefiner
+from live_nst.model_cache import ModelCache
 from live_nst.segment import MediaPipeSegmenter, Segmenter, resolve_segmentation_model
+from live_nst.stages import Layer, PreparedFrame, StageTimer, StyleJob
 from live_nst.temporal import Motion, MotionEstimator, TemporalBlender
 
 log = logging.getLogger(__name__)
 
-# The stages StageTimer reports, in order (the benchmark reads them by these names).
-PIPELINE_STAGES = ("resize_in", "segment", "faces", "stylize", "compose", "temporal", "resize_out")
-RESIZE_IN, SEGMENT, FACES, STYLIZE, COMPOSE, TEMPORAL, RESIZE_OUT = PIPELINE_STAGES
 WEIGHTS_DOWNSCALE = 4  # style weights are smooth: the network takes them at 1/4 size
 PERSON, BACKGROUND = "person", "background"
 EASE_FLOOR = 0.01  # a face mask fainter than this everywhere eases nothing (saves a layer)
 REGIONS = (PERSON, BACKGROUND)
-
-
-@dataclass
-class StageTimer:
-    """Milliseconds per stage of the last frame."""
-
-    ms: dict[str, float] = field(default_factory=dict)
-    _start: float = 0.0
-
-    def start(self) -> None:
-        self.ms = {}
-        self.resume()
-
-    def resume(self) -> None:
-        """Go on timing after a pause (another thread's work, a wait), keeping the laps."""
-        self._start = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.ms[stage] = self.ms.get(stage, 0.0) + (now - self._start) * 1000.0
-        self._start = now
-
-
-Layer = tuple[np.ndarray, np.ndarray | float]  # an image and its weight map (or one weight)
-
-
-@dataclass
-class StyleJob:
-    """One pass of one model: its per-pixel style weights and the layer weight map."""
-
-    path: Path
-    weights: np.ndarray  # (S, h, w) float32
-    layer_weight: np.ndarray | float
-
-
-@dataclass
-class PreparedFrame:
-    """A frame through :meth:`FramePipeline.prepare`: everything painting it needs."""
-
-    proc: np.ndarray  # the frame at the processing size
-    jobs: list[StyleJob]
-    fixed_layers: list[Layer]  # the 'original' and 'blur' looks
-    motion: Motion | None  # from the previous prepared frame
-    blend: bool  # temporal blending for this frame
-    reset_history: bool  # the blend history ends before this frame
-    timer: StageTimer
-    layers: list[Layer] | None = None  # the painted layers, once painted
 
 
 class FramePipeline:
@@ -114,9 +65,7 @@ class FramePipeline:
         self.refiner = MaskRefiner(config.segmentation)
         self.motion = MotionEstimator(config.temporal)  # prepare's
         self.blender = TemporalBlender(config.temporal)  # finish's (its own estimator is unused)
-        self.threads, self.spinning = threads, spinning
-        self.models: dict[Path, StyleModel] = {}
-        self._stamps: dict[Path, tuple[int, int]] = {}  # each loaded model file's mtime and size
+        self.cache = ModelCache(config.device, threads, spinning)
         self.broken: set[str] = set()
         self.person = RegionState(catalog.validate(config.person.style), config.person.strength)
         self.background = RegionState(catalog.validate(config.background.style), config.background.strength)
@@ -196,16 +145,12 @@ class FramePipeline:
         """Use a re-read style folder: new styles join the cycle, changed files are
         reloaded, and a region whose style is gone shows the original picture."""
         self.catalog = catalog
-        current = {Path(path): (mtime, size) for path, mtime, size in catalog.stamp}
-        for path in [p for p in self.models if p in current and self._stamps.get(p) != current[p]]:
-            del self.models[path]
+        self.cache.forget_changed(catalog)
         self.broken.clear()
-        for name, state in (("person", self.person), ("background", self.background)):
-            gone = [look for look in (state.look, state.previous) if look and look not in BUILT_IN_LOOKS
-                    and look not in catalog.entries]
-            if gone:
-                log.warning("style %r is no longer installed; the %s shows the original picture", gone[0], name)
-                state.look, state.previous = (ORIGINAL if state.look in gone else state.look), None
+        for name, state in ((PERSON, self.person), (BACKGROUND, self.background)):
+            gone = state.drop_uninstalled(catalog.entries)
+            if gone is not None:
+                log.warning("style %r is no longer installed; the %s shows the original picture", gone, name)
         self._forget_history()
 
     def set_proc_size(self, size_wh: SizeWH) -> None:
@@ -221,7 +166,17 @@ class FramePipeline:
     @property
     def providers(self) -> list[str]:
         """The ONNX Runtime execution providers the loaded style models run on."""
-        return sorted({model.provider for model in self.models.values()})
+        return self.cache.providers
+
+    @property
+    def models(self) -> dict[Path, StyleModel]:
+        """The style models loaded so far, by file."""
+        return self.cache.models
+
+    @property
+    def threads(self) -> int:
+        """ONNX Runtime's threads per style model."""
+        return self.cache.threads
 
     def _region(self, region: str) -> RegionState:
         if region not in REGIONS:
@@ -231,15 +186,7 @@ class FramePipeline:
     def _model_for(self, look: str) -> StyleModel | None:
         if look in BUILT_IN_LOOKS:
             return None
-        return self._model_at(self.catalog.get(look).path)
-
-    def _model_at(self, path: Path) -> StyleModel:
-        if path not in self.models:
-            stat = path.stat() if path.exists() else None
-            self.models[path] = StyleModel(path, self.config.device, self.threads, self.spinning)
-            if stat is not None:  # what set_catalog compares, to reload a replaced file
-                self._stamps[path] = (stat.st_mtime_ns, stat.st_size)
-        return self.models[path]
+        return self.cache.get(self.catalog.get(look).path)
 
     def close(self) -> None:
         """Release the MediaPipe tasks (MediaPipe complains at exit about tasks left open)."""
@@ -283,7 +230,7 @@ class FramePipeline:
         framed = crop_to_aspect(frame, self.config.size_wh)
         proc = _resize(framed, self.proc_size_for(framed.shape[:2]), cv2.INTER_AREA)
         self.last_proc_wh = (proc.shape[1], proc.shape[0])
-        timer.lap(RESIZE_IN)
+        timer.lap(stages.RESIZE_IN)
         person, background = self._region_looks(timestamp)
         blend = self.temporal_on and self.styling_on
         wants_mask = self.segmentation_on and self.segmenter is not None and person != background
@@ -293,19 +240,19 @@ class FramePipeline:
         # models see 256x144 or less anyway, and the networks take the mask at 1/4 size.
         small = self.motion.shrink(proc) if blend or wants_mask or wants_faces else None
         motion = self.motion.estimate(proc, blending=blend, small=small) if blend or carry else None
-        timer.lap(TEMPORAL)
+        timer.lap(stages.TEMPORAL)
         mask = None
         if small is not None and wants_mask:
             mask = self._mask(self.segmenter, small, timestamp, motion)
         else:
             self.last_mask = self._raw_mask = None
-        timer.lap(SEGMENT)
+        timer.lap(stages.SEGMENT)
         ease = None
         if small is not None and wants_faces and self.faces is not None:
             ease = self.faces.track(small[0], motion) * np.float32(self.config.faces.ease)
-        timer.lap(FACES)
+        timer.lap(stages.FACES)
         jobs, fixed_layers = self._plan_layers(proc, mask, person, background, ease)
-        timer.lap(STYLIZE)
+        timer.lap(stages.STYLIZE)
         reset, self._history_reset = self._history_reset, False
         return PreparedFrame(proc, jobs, fixed_layers, motion, blend, reset, timer)
 
@@ -313,9 +260,9 @@ class FramePipeline:
         """The style networks' passes over a prepared frame (kept in ``prepared.layers``).
         Holds no state: frames may be painted in any order, two at a time."""
         prepared.timer.resume()
-        prepared.layers = [(self._model_at(job.path).run(prepared.proc, job.weights), job.layer_weight)
+        prepared.layers = [(self.cache.get(job.path).run(prepared.proc, job.weights), job.layer_weight)
                            for job in prepared.jobs]
-        prepared.timer.lap(STYLIZE)
+        prepared.timer.lap(stages.STYLIZE)
         return prepared
 
     def finish(self, prepared: PreparedFrame) -> np.ndarray:
@@ -329,12 +276,12 @@ class FramePipeline:
             if prepared.reset_history:
                 self.blender.reset()
             composed = blend_layers((prepared.layers or []) + prepared.fixed_layers)
-            timer.lap(COMPOSE)
+            timer.lap(stages.COMPOSE)
             if prepared.blend:
                 composed = self.blender.apply(composed, prepared.motion)
-            timer.lap(TEMPORAL)
+            timer.lap(stages.TEMPORAL)
             out = _resize(composed, self.config.size_wh, cv2.INTER_LINEAR)
-            timer.lap(RESIZE_OUT)
+            timer.lap(stages.RESIZE_OUT)
         except BaseException:
             self.blender.reset()  # the next frame's motion is from this one, which has no output
             raise
@@ -395,7 +342,7 @@ class FramePipeline:
         if len(by_model) + len(specials) > 1:
             # Full maps at the mask's size (the flow size, like ``ease``); blending scales them.
             maps = ease_styles(look_maps(mask, person, background), ease)
-        jobs = [StyleJob(path, self._style_weights(self._model_at(path), looks, small_maps, small_mask, proc.shape[:2]),
+        jobs = [StyleJob(path, self._style_weights(self.cache.get(path), looks, small_maps, small_mask, proc.shape[:2]),
                          sum(maps[look] for look, _ in looks)) for path, looks in by_model.items()]
         fixed = [(proc if look == ORIGINAL else blurred(proc), maps[look]) for look in specials]
         return jobs, fixed
