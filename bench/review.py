@@ -78,3 +78,43 @@ def review(model_path: Path, artworks: dict[str, Path], photos: list[Path], size
 
 def _shrink(tile: np.ndarray) -> np.ndarray:
     return cv2.resize(tile, None, fx=OVERVIEW_SCALE, fy=OVERVIEW_SCALE, interpolation=cv2.INTER_AREA)
+
+
+def sample_sheet(out: Path, size: int = 320, gatys_steps: int = 16, scale: float = 0.75) -> Path:
+    """photo | live-nst | Gatys for every shipped style on the built-in sample portrait (a
+    picture free to publish, unlike the measurement data): ``out`` as one JPEG."""
+    import matplotlib.cbook
+
+    from live_nst.bench.fidelity import model_style_artworks
+    from live_nst.catalog import packaged_styles_dir
+
+    pack = packaged_styles_dir() / "pack.onnx"
+    artworks = {name: path for name, path in model_style_artworks(pack, packaged_styles_dir() / "artworks").items()
+                if path is not None}
+    photo = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    work = out.parent / f"{out.stem}-work"
+    sheets = review(pack, artworks, [photo], size, size, gatys_steps, work)["sheets"]
+    sheet = np.vstack([read_rgb(Path(path)) for path in sheets.values()])
+    sheet = cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)
+    sheet = cv2.resize(sheet, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), sheet, [cv2.IMWRITE_JPEG_QUALITY, 82])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="The shipped styles beside Gatys on the built-in sample portrait "
+                                                 "(python -m live_nst.bench.review -o docs/sample_gatys_sheet.jpg)")
+    parser.add_argument("-o", "--output", type=Path, default=Path("sample_gatys_sheet.jpg"))
+    parser.add_argument("--size", type=int, default=320, help="long side of the photo, px (default 320)")
+    parser.add_argument("--gatys-steps", type=int, default=16, help="L-BFGS iterations at --size (default 16)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    print(sample_sheet(args.output, args.size, args.gatys_steps))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
