@@ -199,7 +199,7 @@ def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys, monkey
     Path("afile").write_text("a file, not a folder")
     Path("folder").mkdir()
     clip = make_clip(tmp_path / "in.mp4", frames=2, audio=None)
-    monkeypatch.setattr("live_nst.render.build_pipeline", lambda config: pytest.fail("work started"))
+    monkeypatch.setattr("live_nst.render.build_running_pipeline", lambda config: pytest.fail("work started"))
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(["render", str(clip), "-o", output]) == 2
     assert main(["run", "--source", str(clip), "--output", f"file:{output}"]) == 2

@@ -51,6 +51,11 @@ print(json.dumps(out))
 """
 
 
+# -B: under the file size limit a .pyc written for a changed module would be cut short,
+# and every later import of that module would fail.
+NO_PYC = "-B"
+
+
 def _limit_file_size(limit: int):
     def limited() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead
@@ -59,7 +64,7 @@ def _limit_file_size(limit: int):
 
 
 def _write(path: Path, frames: int, limit: int | None = None, kill_after: int = 0) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-I", "-c", WRITER, str(path), str(frames), str(kill_after)],
+    return subprocess.run([sys.executable, "-I", NO_PYC, "-c", WRITER, str(path), str(frames), str(kill_after)],
                           capture_output=True, text=True, timeout=300,
                           preexec_fn=_limit_file_size(limit) if limit else None)
 
@@ -144,7 +149,8 @@ def test_render_on_a_full_disk_exits_2_with_one_true_line(tmp_path, segmentation
     clip = make_clip(tmp_path / "in.mp4", frames=240, size_wh=(320, 192), audio=None)
     out = tmp_path / "out.mp4"
     out.write_bytes(OLD)
-    done = subprocess.run([*LIVE_NST, "render", str(clip), "-o", str(out), "--quiet", "--proc-size", "160x96"],
+    done = subprocess.run([LIVE_NST[0], NO_PYC, *LIVE_NST[1:], "render", str(clip), "-o", str(out), "--quiet",
+                           "--proc-size", "160x96"],
                           capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size(30_000))
     assert done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("live-nst:")]
