@@ -8,9 +8,9 @@ from pathlib import Path
 from live_nst.bench.report import AdaptiveRun, ok
 from live_nst.bench.report import label as _label
 
-STAGE_COLOURS = {"capture": "#8c8c8c", "resize_in": "#c7c7c7", "segment": "#1f77b4", "faces": "#e377c2",
-                 "stylize": "#d62728", "compose": "#2ca02c", "temporal": "#9467bd", "resize_out": "#bcbd22",
-                 "to_i420": "#ff7f0e", "sink": "#17becf"}
+STAGE_COLOURS = {"capture": "#8c8c8c", "resize_in": "#c7c7c7", "flow": "#8c564b", "segment": "#1f77b4",
+                 "faces": "#e377c2", "plan": "#dbdb8d", "stylize": "#d62728", "compose": "#2ca02c",
+                 "temporal": "#9467bd", "resize_out": "#bcbd22", "to_i420": "#ff7f0e", "sink": "#17becf"}
 
 
 def _plot_speed(ax, section: dict) -> None:

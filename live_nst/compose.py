@@ -60,7 +60,9 @@ class RegionState:
         self.look, self.previous = (ORIGINAL if self.look in gone else self.look), None
         return gone[0]
 
-    def region_look(self, now: float, duration: float) -> RegionLook:
+    def advance_look(self, now: float, duration: float) -> RegionLook:
+        """The region's look at ``now``, cross-fading over ``duration`` s; a finished
+        cross-fade forgets the look it came from (the state moves on)."""
         if self.previous is None or duration <= 0:
             return RegionLook(((self.look, 1.0),), self.strength)
         t = (now - self.fade_start) / duration

@@ -64,7 +64,7 @@ class FramePipeline:
         self.faces = FaceTracker(face_detector, config.faces.every) if face_detector is not None else None
         self.refiner = MaskRefiner(config.segmentation)
         self.motion = MotionEstimator(config.temporal)  # prepare's
-        self.blender = TemporalBlender(config.temporal)  # finish's (its own estimator is unused)
+        self.blender = TemporalBlender(config.temporal)  # finish's
         self.cache = ModelCache(config.device, threads, spinning)
         self.broken: set[str] = set()
         self.person = RegionState(catalog.validate(config.person.style), config.person.strength)
@@ -231,7 +231,7 @@ class FramePipeline:
         proc = _resize(framed, self.proc_size_for(framed.shape[:2]), cv2.INTER_AREA)
         self.last_proc_wh = (proc.shape[1], proc.shape[0])
         timer.lap(stages.RESIZE_IN)
-        person, background = self._region_looks(timestamp)
+        person, background = self._advance_looks(timestamp)
         blend = self.temporal_on and self.styling_on
         wants_mask = self.segmentation_on and self.segmenter is not None and person != background
         wants_faces = self.faces is not None and self.styling_on and self.config.faces.ease > 0
@@ -240,7 +240,7 @@ class FramePipeline:
         # models see 256x144 or less anyway, and the networks take the mask at 1/4 size.
         small = self.motion.shrink(proc) if blend or wants_mask or wants_faces else None
         motion = self.motion.estimate(proc, blending=blend, small=small) if blend or carry else None
-        timer.lap(stages.TEMPORAL)
+        timer.lap(stages.FLOW)
         mask = None
         if small is not None and wants_mask:
             mask = self._mask(self.segmenter, small, timestamp, motion)
@@ -252,13 +252,14 @@ class FramePipeline:
             ease = self.faces.track(small[0], motion) * np.float32(self.config.faces.ease)
         timer.lap(stages.FACES)
         jobs, fixed_layers = self._plan_layers(proc, mask, person, background, ease)
-        timer.lap(stages.STYLIZE)
+        timer.lap(stages.PLAN)
         reset, self._history_reset = self._history_reset, False
         return PreparedFrame(proc, jobs, fixed_layers, motion, blend, reset, timer)
 
     def paint(self, prepared: PreparedFrame) -> PreparedFrame:
         """The style networks' passes over a prepared frame (kept in ``prepared.layers``).
-        Holds no state: frames may be painted in any order, two at a time."""
+        Uses no other frame's state, so frames may be painted in any order, two at a time;
+        it loads a style model into the shared cache on first use."""
         prepared.timer.resume()
         prepared.layers = [(self.cache.get(job.path).run(prepared.proc, job.weights), job.layer_weight)
                            for job in prepared.jobs]
@@ -288,7 +289,7 @@ class FramePipeline:
         self.timer = timer
         return out
 
-    def abandon(self, prepared: PreparedFrame | None = None) -> None:
+    def abandon(self) -> None:
         """A prepared frame will not be finished (painting it failed): the blend history
         ends here, where :meth:`finish` would have continued it."""
         self.blender.reset()
@@ -298,12 +299,12 @@ class FramePipeline:
         size's pixel count in the frame's own aspect ratio."""
         return fit_size((shape_hw[1], shape_hw[0]), self.config.proc_size_wh)
 
-    def _region_looks(self, now: float) -> tuple[RegionLook, RegionLook]:
+    def _advance_looks(self, now: float) -> tuple[RegionLook, RegionLook]:
         if not self.styling_on:
             plain = RegionLook(((ORIGINAL, 1.0),))
             return plain, plain
         duration = self.config.crossfade_s
-        return self.person.region_look(now, duration), self.background.region_look(now, duration)
+        return self.person.advance_look(now, duration), self.background.advance_look(now, duration)
 
     def _mask(self, segmenter: Segmenter | None, small: tuple[np.ndarray, np.ndarray], now: float,
               motion: Motion | None) -> np.ndarray:

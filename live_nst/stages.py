@@ -12,9 +12,11 @@ import numpy as np
 
 from live_nst.temporal import Motion
 
-# The stages StageTimer reports, in order (the benchmark reads them by these names).
-PIPELINE_STAGES = ("resize_in", "segment", "faces", "stylize", "compose", "temporal", "resize_out")
-RESIZE_IN, SEGMENT, FACES, STYLIZE, COMPOSE, TEMPORAL, RESIZE_OUT = PIPELINE_STAGES
+# The stages StageTimer reports, in order (the benchmark reads them by these names):
+# "flow" is the optical flow (prepare's), "plan" the style weights and the networks' jobs,
+# "stylize" the networks' passes, "temporal" the blend with the last output (finish's).
+PIPELINE_STAGES = ("resize_in", "flow", "segment", "faces", "plan", "stylize", "compose", "temporal", "resize_out")
+RESIZE_IN, FLOW, SEGMENT, FACES, PLAN, STYLIZE, COMPOSE, TEMPORAL, RESIZE_OUT = PIPELINE_STAGES
 
 
 @dataclass

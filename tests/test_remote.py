@@ -376,9 +376,35 @@ def test_thumbnails_are_painted_by_the_network_once_and_cached_on_disk(catalog, 
 # --- against the live loop ------------------------------------------------------------------
 
 
+class WatchedServer(ControlServer):
+    """The control server with its event streams watched, so a test waits for a stream
+    to open or close (``open_streams``, ``streams_served``) rather than sleeping."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.streams_changed = threading.Condition()
+        self.streams_served = 0  # ever opened
+
+    def open_stream(self) -> bool:
+        opened = super().open_stream()
+        with self.streams_changed:
+            self.streams_served += opened
+            self.streams_changed.notify_all()
+        return opened
+
+    def close_stream(self) -> None:
+        super().close_stream()
+        with self.streams_changed:
+            self.streams_changed.notify_all()
+
+    def wait_streams(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        with self.streams_changed:
+            return self.streams_changed.wait_for(predicate, timeout)
+
+
 @dataclasses.dataclass
 class Live:
-    server: ControlServer
+    server: WatchedServer
     loop: LiveLoop
     board: StateBoard
     commands: CommandQueue
@@ -424,7 +450,7 @@ def start_live(catalog, segmentation_model, tmp_path) -> Iterator[Callable[..., 
                     frames.notify_all()
 
             thread = threading.Thread(target=loop.run, kwargs={"on_frame": count}, daemon=True)
-            server = ControlServer("127.0.0.1", 0, TOKEN, board, commands, Thumbnails(tmp_path / "thumbs"),
+            server = WatchedServer("127.0.0.1", 0, TOKEN, board, commands, Thumbnails(tmp_path / "thumbs"),
                                    timing or Timing())
             stack.enter_context(server)
             thread.start()

@@ -91,9 +91,8 @@ class ControlServer:
         self._http: _HTTPServer | None = None
         self._port: int | None = None
         self._thread: threading.Thread | None = None
-        self._streams = threading.Condition()
+        self._streams = threading.Lock()
         self.open_streams = 0
-        self.streams_served = 0  # ever opened
 
     @property
     def port(self) -> int:
@@ -144,20 +143,11 @@ class ControlServer:
             if self.open_streams >= self.timing.max_streams:
                 return False
             self.open_streams += 1
-            self.streams_served += 1
-            self._streams.notify_all()
             return True
 
     def close_stream(self) -> None:
         with self._streams:
             self.open_streams -= 1
-            self._streams.notify_all()
-
-    def wait_streams(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait until ``predicate()`` holds, looked at as event streams open and close
-        (``open_streams``, ``streams_served``)."""
-        with self._streams:
-            return self._streams.wait_for(predicate, timeout)
 
 
 class _HTTPServer(ThreadingHTTPServer):
