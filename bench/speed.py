@@ -1,8 +1,8 @@
 """Speed: the whole live pipeline on a clip, with a null sink, per provider and size.
 
-Each frame goes the way a live frame goes, through the live loop's stage overlap
-(``live_nst.overlap``, with the painters and ONNX Runtime threads ``live-nst run``
-would use): the front thread reads it with the project's own source, which decodes it
+Each frame goes the way a live frame goes, through the live loop's runner
+(``live_nst.runner``: the stages overlapped, with the painters and ONNX Runtime threads
+``live-nst run`` would use): the front thread reads it with the project's own source, which decodes it
 from the clip (unpaced, so the pipeline's capacity is measured, not the clip's frame
 rate) and brings it to the input size (1280x720 by default: what a webcam delivers; the
 default clip needs no resize), and prepares it (resize to the processing size, motion,
@@ -42,8 +42,9 @@ from live_nst.bench.context import (
 )
 from live_nst.errors import LiveNSTError, SourceError
 from live_nst.framing import SizeWH
-from live_nst.overlap import StageOverlap, auto_painters, network_threads
+from live_nst.overlap import Ready, auto_painters, network_threads
 from live_nst.pipeline import build_pipeline
+from live_nst.runner import FrameRunner
 from live_nst.sinks import NullSink
 from live_nst.stages import PIPELINE_STAGES
 
@@ -89,42 +90,57 @@ class ClipReader:
         self.close()
 
 
+class TimedSink:
+    """The null sink, timed: each frame converted as a virtual camera converts it (RGB to
+    I420, as pyvirtualcam does natively for v4l2loopback; OBS takes NV12, the same cost),
+    then sent to the project's NullSink."""
+
+    def __init__(self, sink: NullSink) -> None:
+        self.sink = sink
+        self.to_i420_ms = self.send_ms = 0.0  # the last frame's
+        self.sent = 0.0  # monotonic s: when the last frame was sent
+
+    def send(self, frame, overlay=()) -> None:
+        processed = time.monotonic()  # (finish's own stages are in the pipeline's timer)
+        cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
+        converted = time.monotonic()
+        self.sink.send(frame)
+        self.sent = time.monotonic()
+        self.to_i420_ms, self.send_ms = (converted - processed) * 1e3, (self.sent - converted) * 1e3
+
+
 def time_pipeline(pipeline, clip: str | Path, input_wh: SizeWH, frames: int, warmup: int,
                   painters: int = 0) -> dict:
-    """Run ``warmup + frames`` frames through decode -> pipeline -> null sink, the stages
-    overlapped as in the live loop with ``painters`` network threads."""
+    """Run ``warmup + frames`` frames through decode -> pipeline -> null sink, through the
+    live loop's runner (:mod:`live_nst.runner`) with ``painters`` network threads."""
     reader = ClipReader(clip, input_wh)
-    sink = NullSink(pipeline.config.size_wh, reader.fps)
-    runner = StageOverlap(reader, pipeline, painters)
+    sink = TimedSink(NullSink(pipeline.config.size_wh, reader.fps))
+    runner = FrameRunner(reader, pipeline, sink, painters, resend_on_error=False)
     stages: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total")}
     latencies: list[float] = []
     sent_times: list[float] = []
-    runner.start()
+
+    def record(ready: Ready) -> None:
+        sent_times.append(sink.sent)
+        if len(sent_times) <= warmup or ready.frame is None:
+            return
+        stages["capture"].append(ready.read_ms)
+        for stage in PIPELINE_STAGES:
+            stages[stage].append(pipeline.timer.ms.get(stage, 0.0))
+        stages["to_i420"].append(sink.to_i420_ms)
+        stages["sink"].append(sink.send_ms)
+        stages["total"].append((sink.sent - sent_times[-2]) * 1e3 if len(sent_times) > 1 else 0.0)
+        latencies.append((sink.sent - ready.frame.timestamp) * 1e3)
+
     try:
-        for index in range(warmup + frames):
-            ready = runner.take()
-            if ready is None or ready.prepared is None or ready.frame is None:
-                raise LiveNSTError(f"frame {index} of {clip} could not be prepared: {ready and ready.error}")
-            out = pipeline.finish(ready.prepared)
-            processed = time.monotonic()  # (finish's own stages are in the pipeline's timer)
-            cv2.cvtColor(out, cv2.COLOR_RGB2YUV_I420)  # what the virtual camera does with the frame
-            converted = time.monotonic()
-            sink.send(out)
-            sent = time.monotonic()
-            sent_times.append(sent)
-            if index < warmup:
-                continue
-            stages["capture"].append(ready.read_ms)
-            for stage in PIPELINE_STAGES:
-                stages[stage].append(pipeline.timer.ms.get(stage, 0.0))
-            stages["to_i420"].append((converted - processed) * 1e3)
-            stages["sink"].append((sent - converted) * 1e3)
-            stages["total"].append((sent - sent_times[-2]) * 1e3 if len(sent_times) > 1 else 0.0)
-            latencies.append((sent - ready.frame.timestamp) * 1e3)
+        runner.run(warmup + frames, on_sent=record)
+    except Exception as exc:  # noqa: BLE001 - said as the bench says a clip it cannot time
+        raise LiveNSTError(f"frame {len(sent_times)} of {clip} could not be painted: {exc}") from exc
     finally:
-        runner.stop()
         reader.close()
-        sink.close()
+        sink.sink.close()
+    if len(sent_times) < warmup + frames:
+        raise LiveNSTError(f"{clip} gave {len(sent_times)} frames, fewer than the {warmup + frames} to time")
     wall_s = sent_times[-1] - sent_times[warmup - 1] if warmup > 0 else sum(stages["total"]) / 1e3
     return {
         "frames": frames,

@@ -27,6 +27,7 @@ from live_nst.controls import Change, Command, CommandQueue, GlobalHotkeys, KeyM
 from live_nst.errors import ConfigError, OutputError
 from live_nst.framing import SizeWH
 from live_nst.outputs import check_folder_writable, expand_user, refuse_overwriting_inputs
+from live_nst.overlap import Ready
 from live_nst.overlay import HELP_KEYS, KeyHelp, status_line
 from live_nst.pipeline import BACKGROUND, PERSON, FramePipeline
 from live_nst.publishing import LooksPublisher
@@ -141,8 +142,9 @@ class LiveLoop:
     def run(self, max_frames: int | None = None, on_frame: Callable[[], object] | None = None) -> LoopStats:
         """Send frames until the source ends, ``max_frames`` are sent, the quit key, or a
         stop request; ``on_frame`` is called after each frame sent (progress)."""
-        def sent(frame: Frame) -> None:
-            self._observe(frame)
+        def sent(ready: Ready) -> None:
+            if ready.frame is not None:
+                self._observe(ready.frame)
             if on_frame is not None:
                 on_frame()
         return self.runner.run(max_frames, between_frames=self._between_frames, overlay=self.overlay, on_sent=sent)

@@ -174,10 +174,11 @@ class FrameRunner:
 
     def run(self, max_frames: int | None = None, *, between_frames: Callable[[], object] | None = None,
             overlay: Callable[[], Sequence[str]] = no_overlay,
-            on_sent: Callable[[Frame], object] | None = None) -> LoopStats:
+            on_sent: Callable[[Ready], object] | None = None) -> LoopStats:
         """``between_frames`` runs before each frame is taken (commands, watching);
-        ``overlay`` gives the lines sent with each frame; ``on_sent`` is called after each
-        frame sent (the quality controller, progress)."""
+        ``overlay`` gives the lines sent with each frame; ``on_sent`` is given the record
+        of each frame sent (its ``frame``, and the stages' times: the quality controller,
+        progress, the bench)."""
         self.running = True
         self.overlap.start()
         try:
@@ -199,7 +200,7 @@ class FrameRunner:
                 now = time.monotonic()
                 self.stats.count(now, (now - ready.frame.timestamp) * 1000.0, self.shown_proc_wh)
                 if on_sent is not None:
-                    on_sent(ready.frame)
+                    on_sent(ready)
         finally:
             self.overlap.stop()  # also applies the intents still waiting
         return self.stats
