@@ -143,7 +143,8 @@ class Encoder:
         if self.fmt.pix_fmt == "yuv420p":
             # OpenCV's conversion: FFmpeg's BT.601 TV-range values (0.07 of a level apart on
             # average, 3 at most) in a quarter of the time, which the painting threads then have.
-            image = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+            i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).astype(np.uint8, copy=False)  # (typed so)
+            image = av.VideoFrame.from_ndarray(i420, format="yuv420p")
         else:
             image = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         image.pts = self.frames
