@@ -85,3 +85,40 @@ def test_help_lists_every_file_type_a_video_can_be_written_as():
         text = " ".join(action.choices[command].format_help().split())
         missing = [suffix for suffix in FORMATS if suffix not in text]
         assert not missing, f"{command} --help leaves out {missing}"
+
+
+class _FailingWriter:
+    """Takes frames in a list; the ``fail_at``-th write fails as a full disk does."""
+
+    def __init__(self, fail_at: int) -> None:
+        self.fail_at, self.written = fail_at, []
+
+    def write(self, frame: np.ndarray) -> None:
+        if len(self.written) + 1 == self.fail_at:
+            raise SinkError(f"could not write frame {self.fail_at} to out.mp4: File too large")
+        self.written.append(int(frame[0, 0, 0]))
+
+
+def test_the_writer_thread_keeps_the_order_and_its_error_reaches_the_runner():
+    from tqdm import tqdm
+
+    from live_nst.render import QueuedWriter
+
+    frames = [np.full((2, 2, 3), index, np.uint8) for index in range(50)]
+    writer = _FailingWriter(fail_at=0)
+    sink = QueuedWriter(writer, tqdm(disable=True), depth=2)
+    for frame in frames:
+        sink.send(frame)
+    sink.finish()
+    sink.raise_error()
+    assert writer.written == list(range(50)) and sink.written == 50
+
+    writer = _FailingWriter(fail_at=5)
+    sink = QueuedWriter(writer, tqdm(disable=True), depth=2)
+    with pytest.raises(SinkError, match="^could not write frame 5 to out.mp4: File too large$"):
+        for frame in frames:  # the runner's sends: one of them raises the write's error
+            sink.send(frame)
+        sink.finish()
+        sink.raise_error()
+    sink.finish()
+    assert writer.written == [0, 1, 2, 3] and sink.written == 4
