@@ -104,11 +104,15 @@ def speed_from_report(measures: PackMeasures, source: str = "") -> dict:
 _RECIPE_KEYS = ("arch", "size", "style_size", "batch", "steps", "step", "lr", "weights", "balance_styles")
 
 
-def model_cards(path: Path, measures: PackMeasures, source: str = "") -> list[dict]:
+def model_cards(path: Path, measures: PackMeasures, source: str = "",
+                speed_measures: PackMeasures | None = None, speed_source: str = "") -> list[dict]:
+    """One card per style; the speed from ``speed_measures`` where given (a run of the peers
+    section with the same network), else from ``measures``."""
     model = StyleModel(path, "cpu")
     recipe = contract.read_json(path, contract.KEY_RECIPE)
     setup = dataclasses.asdict(measures.fidelity_setup)
-    speed = speed_from_report(measures, source)
+    speed = (speed_from_report(speed_measures, speed_source) if speed_measures is not None
+             else speed_from_report(measures, source))
     cards = []
     for info in model.styles:
         measured = measures.fidelity.get(info.name)
@@ -125,8 +129,10 @@ def model_cards(path: Path, measures: PackMeasures, source: str = "") -> list[di
     return cards
 
 
-def write_cards(path: Path, report_path: Path, sheet: Path) -> list[dict]:
-    cards = model_cards(path, PackMeasures.read(report_path), str(report_path.parent))
+def write_cards(path: Path, report_path: Path, sheet: Path, speed_report: Path | None = None) -> list[dict]:
+    speed = PackMeasures.read(speed_report) if speed_report else None
+    cards = model_cards(path, PackMeasures.read(report_path), str(report_path.parent), speed,
+                        str(speed_report.parent) if speed_report else "")
     write_quality(path, {"speed_cpu": cards[0]["speed_cpu"] if cards else {},
                          "fidelity": {c["name"]: c["fidelity"] for c in cards}})
     (path.parent / "pack.json").write_text(json.dumps(cards, indent=2) + "\n")
@@ -144,13 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     cards.add_argument("--bench-report", type=Path, required=True)
     cards.add_argument("--model", type=Path, default=packaged_styles_dir() / "pack.onnx")
     cards.add_argument("--sheet", type=Path, default=Path("docs/contact_sheet.jpg"))
+    cards.add_argument("--speed-report", type=Path,
+                       help="take the network's speed from this report's peers section (default: --bench-report)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.step == "export":
             print(build_pack(args.checkpoint, args.out))
         else:
-            print(json.dumps(write_cards(args.model, args.bench_report, args.sheet), indent=2))
+            print(json.dumps(write_cards(args.model, args.bench_report, args.sheet, args.speed_report), indent=2))
     except LiveNSTError as exc:
         log.error("%s", exc)
         return 2
