@@ -179,7 +179,7 @@ def _add_stylize(sub: Any, options, output_option, number_type) -> None:
     p.add_argument("--steps", type=number_type(int, 1), default=g["steps"], metavar="N",
                    help=f"L-BFGS iterations at --size; the picture is painted coarse to fine, from 128 px up in "
                         f"doublings, each coarser scale with twice the iterations of the next (default {g['steps']}: "
-                        f"about 2 minutes at 512 px on a 2-core CPU)")
+                        f"under a minute at 512 px on a 2-core CPU)")
     p.add_argument("--content-weight", type=number_type(float, 0), metavar="W",
                    help=f"weight of keeping the photo's content (default {g['content_weight']:g})")
     p.add_argument("--style-weight", type=number_type(float, 0), metavar="W",
