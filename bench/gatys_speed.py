@@ -23,7 +23,7 @@ def _timed(content, style, config, vgg) -> tuple[float, dict]:
                                            "style_share": result.style_share}
 
 
-def compare(photo: Path, artwork: str, size: int, steps: int) -> dict:
+def compare(photo: Path, artwork: str, size: int, steps: int, coarse_steps: int | None = None) -> dict:
     from live_nst.artworks import resolve_artwork
     from live_nst.models import losses
     from live_nst.models.data import load_image
@@ -32,7 +32,7 @@ def compare(photo: Path, artwork: str, size: int, steps: int) -> dict:
 
     vgg = VGGFeatures((*losses.STYLE_LAYERS, losses.CONTENT_LAYER))
     content, style = load_image(photo, size), load_image(resolve_artwork(artwork), size)
-    coarse_s, coarse = _timed(content, style, GatysConfig(steps=steps), vgg)
+    coarse_s, coarse = _timed(content, style, GatysConfig(steps=steps, coarse_steps=coarse_steps), vgg)
     # One scale gets as many iterations as fill the same time: a guess from a short run,
     # then corrected from each run's own time per iteration (the first calls cost more).
     single_steps = 3
@@ -43,7 +43,7 @@ def compare(photo: Path, artwork: str, size: int, steps: int) -> dict:
         if abs(single_s - coarse_s) < 0.1 * coarse_s:
             break
     return {"photo": str(photo), "artwork": artwork, "size": size,
-            "coarse_to_fine": {"steps": steps, "seconds": round(coarse_s, 1), **coarse},
+            "coarse_to_fine": {"steps": steps, "coarse_steps": coarse_steps, "seconds": round(coarse_s, 1), **coarse},
             "one_scale": {"steps": single_steps, "seconds": round(single_s, 1), **single}}
 
 
@@ -53,10 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("artwork", help="an image file or a shipped style's name")
     parser.add_argument("--size", type=int, default=512, help="long side, px (default 512)")
     parser.add_argument("--steps", type=int, help="iterations at the final size (default: stylize's)")
+    parser.add_argument("--coarse-steps", type=int, help="iterations at each coarser size (default: twice the next's)")
     args = parser.parse_args(argv)
     from live_nst.models.gatys import GatysConfig
 
-    print(json.dumps(compare(args.photo, args.artwork, args.size, args.steps or GatysConfig().steps), indent=1))
+    print(json.dumps(compare(args.photo, args.artwork, args.size, args.steps or GatysConfig().steps,
+                             args.coarse_steps), indent=1))
     return 0
 
 
