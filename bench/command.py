@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fidelity-styles", type=int, help="measure only the first N styles (default all, quick 2)")
     p.add_argument("--fidelity-size", type=int, help="long side of the photos, px (default 256, quick 128)")
     p.add_argument("--gatys-steps", type=int, help="L-BFGS iterations of the Gatys reference at the photo "
-                   "size, twice as many at each coarser scale (default 40, quick 10)")
+                   "size and as many at each coarser scale (default 40, quick 10)")
     p.add_argument("--faces-photos", type=int, help="held-out portraits for faces kept (default all, quick 3)")
     p.add_argument("--review-photos", type=int, help="portraits on the review sheet (default 3, quick 1)")
     p.add_argument("--review-size", type=int, help="long side of the review sheet photos, px (default 640)")

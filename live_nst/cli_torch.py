@@ -18,7 +18,7 @@ from live_nst.errors import ConfigError, LiveNSTError, require
 # style (about 20 s) and the export (models/add_style.py's EXPORT_RESERVE_S) on a 2-core CPU.
 MIN_BUDGET_MIN = 1.0
 # Shown in --help; tests/test_cli.py checks them against the dataclasses.
-GATYS_DEFAULTS = dict(steps=16, content_weight=1.0, style_weight=2.5)
+GATYS_DEFAULTS = dict(steps=32, content_weight=1.0, style_weight=2.5)
 TRAIN_DEFAULTS = dict(arch="painter", size=192, style_size=512, batch=4, steps=4000, lr=2e-3, face_weight=4.0,
                       style_weight=4.0, temporal_weight=20.0, lattice_weight=3e4, region_weight=2e3,
                       checkpoint_every=100, out_dir="runs/train")
@@ -177,9 +177,8 @@ def _add_stylize(sub: Any, options, output_option, number_type) -> None:
     p.add_argument("--size", type=size, default=512, metavar="PX", help="long side of the output, px (default 512)")
     p.add_argument("--style-size", type=size, metavar="PX", help="long side of the artwork, px (default: --size)")
     p.add_argument("--steps", type=number_type(int, 1), default=g["steps"], metavar="N",
-                   help=f"L-BFGS iterations at --size; the picture is painted coarse to fine, from 128 px up in "
-                        f"doublings, each coarser scale with twice the iterations of the next (default {g['steps']}: "
-                        f"under a minute at 512 px on a 2-core CPU)")
+                   help=f"L-BFGS iterations at each scale: the picture is painted coarse to fine, from 128 px up "
+                        f"in doublings to --size (default {g['steps']}: about 70 s at 512 px on a 2-core CPU)")
     p.add_argument("--content-weight", type=number_type(float, 0), metavar="W",
                    help=f"weight of keeping the photo's content (default {g['content_weight']:g})")
     p.add_argument("--style-weight", type=number_type(float, 0), metavar="W",

@@ -43,10 +43,10 @@ RANGE_PENALTY = 1e3
 @dataclass(frozen=True)
 class GatysConfig:
     """``steps``: iterations at the final scale; each coarser scale gets ``coarse_steps``
-    (default: twice the next finer scale's). Scales halve the long side from the final size down to no less
+    (default: as many). Scales halve the long side from the final size down to no less
     than ``min_scale_px``; 0 means one scale only."""
 
-    steps: int = 16
+    steps: int = 32
     content_weight: float = 1.0
     style_weight: float = losses.LossWeights().style
     tv_weight: float = 0.5
@@ -71,11 +71,12 @@ class GatysConfig:
                               f"{self.coarse_steps}, {self.min_scale_px}")
 
     def steps_at(self, levels_below_final: int) -> int:
-        """Iterations at a scale: ``steps`` at the final one; each coarser scale, a quarter
-        of the cost an iteration, gets twice the next finer one's (or ``coarse_steps``)."""
-        if levels_below_final == 0:
+        """Iterations at a scale: ``steps`` at the final one, ``coarse_steps`` (default the
+        same) at each coarser one. Measured at 512 px (bench/gatys_speed.py): more coarse
+        iterations bought less than the same time spent at the final size."""
+        if levels_below_final == 0 or self.coarse_steps is None:
             return self.steps
-        return self.coarse_steps if self.coarse_steps is not None else self.steps * 2 ** levels_below_final
+        return self.coarse_steps
 
     def objective(self, terms: dict[str, float]) -> float:
         return (self.content_weight * terms["content"] + self.style_weight * terms["style"]
