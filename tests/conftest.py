@@ -15,7 +15,7 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         if os.environ.get("CI"):
             pytest.fail(f"CI must have the measurement data at {SHARED_DATA}")
-        pytest.skip(f"measurement data not found at {SHARED_DATA}")
+        pytest.skip(f"measurement data not found at {SHARED_DATA} (set LIVE_NST_SHARED_DATA to its folder)")
     return SHARED_DATA
 
 
