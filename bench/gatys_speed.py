@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("artwork", help="an image file or a shipped style's name")
     parser.add_argument("--size", type=int, default=512, help="long side, px (default 512)")
     parser.add_argument("--steps", type=int, help="iterations at the final size (default: stylize's)")
-    parser.add_argument("--coarse-steps", type=int, help="iterations at each coarser size (default: as at the final size)")
+    parser.add_argument("--coarse-steps", type=int, help="iterations at each coarser size (default: as many)")
     args = parser.parse_args(argv)
     from live_nst.models.gatys import GatysConfig
 
