@@ -95,7 +95,7 @@ def _score_pair(vgg, model, style_index: int, photo: Path, artwork: Path, size: 
     import torch
 
     from live_nst.models import losses
-    from live_nst.models.data import load_image
+    from live_nst.models.data import load_image, to_rgb8
     from live_nst.models.gatys import GatysConfig, stylize
 
     content = load_image(photo, size).to(device)
@@ -103,10 +103,11 @@ def _score_pair(vgg, model, style_index: int, photo: Path, artwork: Path, size: 
     with torch.no_grad():
         content_feats = vgg(content)
         style_grams = {k: losses.gram(v) for k, v in vgg(style).items() if k in losses.STYLE_LAYERS}
-    artwork_rgb = _rgb(style)
+    artwork_rgb = to_rgb8(style)
 
     def judge(image) -> dict[str, Any]:
-        return {**scores(vgg, image, content_feats, style_grams), "palette": palette_distance(_rgb(image), artwork_rgb)}
+        palette = palette_distance(to_rgb8(image), artwork_rgb)
+        return {**scores(vgg, image, content_feats, style_grams), "palette": palette}
 
     network = judge(network_output(model, content, style_index))
     started = time.perf_counter()
@@ -123,11 +124,6 @@ def _score_pair(vgg, model, style_index: int, photo: Path, artwork: Path, size: 
     if baseline is not None:
         pair["baseline"] = judge(network_output(baseline[0], content, baseline[1]))
     return pair
-
-
-def _rgb(image) -> np.ndarray:
-    """A (1, 3, H, W) [0, 1] tensor as (H, W, 3) uint8 RGB."""
-    return (image[0].detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
 
 
 def reference_worked(pair: dict) -> bool:

@@ -22,7 +22,7 @@ def gatys_at(photo: Path, artwork: Path, size: int, style_size: int, steps: int,
     """Gatys's painting of ``photo`` at ``size`` px (long side), from the cache when there."""
     import torch
 
-    from live_nst.models.data import load_image
+    from live_nst.models.data import load_image, to_rgb8
     from live_nst.models.gatys import GatysConfig, stylize
 
     path = cache / f"{photo.stem}-{artwork.stem}-{size}px-{style_size}-{steps}steps-pixels.png"
@@ -31,7 +31,7 @@ def gatys_at(photo: Path, artwork: Path, size: int, style_size: int, steps: int,
     content = torch.from_numpy(read_rgb(photo, size).astype(np.float32) / 255.0).permute(2, 0, 1)[None]
     style = load_image(artwork, style_size)
     image = stylize(content, style, GatysConfig(steps=steps), vgg=vgg, progress=False).image
-    rgb = (image[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    rgb = to_rgb8(image)
     cache.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     return rgb

@@ -45,9 +45,14 @@ def load_image(path: str | Path, long_side: int | None = None) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1)[None].contiguous()
 
 
+def to_rgb8(tensor: torch.Tensor) -> np.ndarray:
+    """A (1, 3, H, W) [0, 1] tensor as an (H, W, 3) uint8 RGB array (rounded)."""
+    return (tensor.detach().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+
+
 def save_image(tensor: torch.Tensor, path: str | Path) -> None:
     """Write through a partial file: an earlier file at ``path`` is replaced only by a whole one."""
-    array = (tensor.detach().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    array = to_rgb8(tensor)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     partial = PartialFile(path)
     try:
