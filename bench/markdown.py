@@ -203,7 +203,7 @@ def render_table(section: dict) -> str:
              _f(r["render_fps"] / r["run_fps"] if r["run_fps"] else None, ".3f")]
             for index, r in enumerate(section["rounds"])]
     rows.append(["median", _f(section["render_fps"], ".2f"), _f(section["run_fps"], ".2f"),
-                 _f(section["ratio"], ".3f")])
+                 _f(section["ratio"], ".3f") + " (of the rounds' ratios)"])
     return (_table(["round", "render fps", "run --output null fps", "render / run"], rows)
             + f"\n\n{section['frames']} frames of {section['clip']} at {label(section['size'])}, processing "
               f"{section['proc_size']}, adaptive quality off; the bar: render / run at least {section['bar']}.")

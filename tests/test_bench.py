@@ -97,7 +97,9 @@ def test_render_and_run_are_timed_side_by_side(quick_report):
         assert "--clip" in section["note"]
         return
     assert section["rounds"] and all(r["render_fps"] > 0 and r["run_fps"] > 0 for r in section["rounds"])
-    assert section["ratio"] == pytest.approx(section["render_fps"] / section["run_fps"], rel=1e-2)
+    ratios = sorted(r["render_fps"] / r["run_fps"] for r in section["rounds"])
+    assert section["ratio"] == pytest.approx(float(np.median(ratios)), abs=1e-3)
+    assert section["meets_bar"] == (section["ratio"] >= section["bar"])
 
 
 @pytest.mark.slow
