@@ -33,7 +33,7 @@ FULL = dict(frames=60, warmup=3, adaptive_seconds=40.0, flicker_frames=90, seg_f
             review_photos=3, review_size=640, review_gatys_steps=16)
 FLICKER_EXTRA_CLIPS = ("video/webcam_like", "video/generic_motion")
 # Timings first, PyTorch work last.
-RUN_ORDER = ("speed", "render", "adaptive", "peers", "flicker", "segmentation", "fidelity")
+RUN_ORDER = ("speed", "render", "encode", "adaptive", "peers", "flicker", "segmentation", "fidelity")
 SECTION_ERRORS = (ArithmeticError, ImportError, LookupError, OSError, RuntimeError, ValueError)
 
 
@@ -179,11 +179,12 @@ def _run_section(name: str, measure, report: dict) -> None:
 
 def _measures(options, catalog, looks, entry, devices: list[str]) -> dict:
     """Section name -> a function that measures it."""
-    from live_nst.bench import adaptive, fidelity, flicker, peers, render_speed, segmentation, speed
+    from live_nst.bench import adaptive, encode_speed, fidelity, flicker, peers, render_speed, segmentation, speed
 
     return {
         "speed": lambda: speed.measure_speed(options, catalog, looks, devices),
         "render": lambda: render_speed.measure_render(options, looks, devices[0]),
+        "encode": lambda: encode_speed.measure_encode(options, looks, devices[0]),
         "adaptive": lambda: adaptive.measure_adaptive(options, catalog, looks, devices[0]),
         "peers": lambda: peers.measure_peers(options, entry.path, entry.index, options.proc_sizes[:1] if options.quick
                                              else options.proc_sizes, devices),

@@ -30,7 +30,7 @@ from live_nst.video import probe, read_frames
 log = logging.getLogger(__name__)
 
 SAMPLE = "sample"  # the built-in animated portrait, when no clip is there
-SECTIONS = ("speed", "render", "adaptive", "flicker", "fidelity", "segmentation", "peers")
+SECTIONS = ("speed", "render", "encode", "adaptive", "flicker", "fidelity", "segmentation", "peers")
 DEFAULT_CLIP = Path("video/webcam_like/liveportrait_s18.mp4")  # relative to the data folder
 
 

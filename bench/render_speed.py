@@ -21,9 +21,10 @@ from pathlib import Path
 from live_nst.bench.context import SAMPLE, BenchOptions, run_config, size_label, summary
 from live_nst.bench.liverun import live_loop
 from live_nst.catalog import StyleCatalog
+from live_nst.config import RunConfig
 from live_nst.framing import SizeWH
 from live_nst.render import render
-from live_nst.video import VideoWriter, probe, read_frames
+from live_nst.video import VideoInfo, VideoWriter, probe, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,7 @@ def measure_render(options: BenchOptions, looks: tuple[str, str], device: str) -
     with tempfile.TemporaryDirectory(prefix="live-nst-bench-render-") as folder:
         clip = trim(Path(options.clip), Path(folder) / "clip.mp4", frames)
         info = probe(clip)
-        config = dataclasses.replace(run_config(looks, device, options.proc_sizes[0], info.size_wh), fps=info.fps,
-                                     adaptive=False, painters=options.painters,
-                                     styles_dir=str(options.styles_dir) if options.styles_dir else None)
+        config = render_config(options, looks, device, info)
         catalog = StyleCatalog.default(config.styles_dir)
         rounds = [{"render_fps": render_fps(clip, Path(folder) / "out.mp4", config),
                    "run_fps": run_fps(config, catalog, clip, info.size_wh, frames)}
@@ -52,8 +51,8 @@ def measure_render(options: BenchOptions, looks: tuple[str, str], device: str) -
     run_median = summary([r["run_fps"] for r in rounds])["median"]
     # Each round's ratio compares two runs taken back to back, so a machine whose speed
     # drifts between rounds (a shared VM) moves both; the bar is the median of those.
-    ratio = summary([r["render_fps"] / r["run_fps"] for r in rounds if r["run_fps"]])["median"]
-    ratio = None if math.isnan(ratio) else ratio
+    median = summary([r["render_fps"] / r["run_fps"] for r in rounds if r["run_fps"]])["median"]
+    ratio = None if math.isnan(median) else median
     log.info("render %.2f fps, run --output null %.2f fps: render/run %s (bar %.2f)", render_median, run_median,
              ratio, BAR)
     return {"status": "ok", "clip": str(options.clip), "frames": frames, "size": list(info.size_wh),
@@ -69,6 +68,14 @@ def trim(clip: Path, out: Path, frames: int) -> Path:
         for image in read_frames(clip, limit=frames):
             writer.write(image)
     return out
+
+
+def render_config(options: BenchOptions, looks: tuple[str, str], device: str, info: VideoInfo) -> RunConfig:
+    """``live-nst render``'s settings for the clip ``info`` describes: the first processing
+    size, adaptive quality off, the styles as render reads them."""
+    return dataclasses.replace(run_config(looks, device, options.proc_sizes[0], info.size_wh), fps=info.fps,
+                               adaptive=False, painters=options.painters,
+                               styles_dir=str(options.styles_dir) if options.styles_dir else None)
 
 
 def render_fps(clip: Path, out: Path, config) -> float:

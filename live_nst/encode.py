@@ -86,13 +86,15 @@ def frame_rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
-def _codec_options(fmt: Format, crf: int, preset: str) -> dict[str, str]:
+def codec_options(fmt: Format, crf: int, preset: str) -> dict[str, str]:
+    """The video encoder's options for ``fmt`` (what live-nst writes, and what the bench's
+    encode section times)."""
     if fmt.video_codec == "libx264":
         # A look-ahead of 10 frames (veryfast's; "fast" would hold 30): frames inside the
         # encoder are lost with the fragment in the making when the disk fills or the process dies.
         # Diamond motion search and the simplest sub-pixel refinement: on painted 720p frames
-        # this takes 40% less CPU than veryfast's own (13 against 22 ms a frame) at the same
-        # size and PSNR, which is what lets `render` keep up with the live loop.
+        # this takes 30-40% less CPU than veryfast's own, at the same size and PSNR
+        # (`live-nst-bench --sections encode`), CPU that render's painting needs.
         return {"crf": str(crf), "preset": preset, "rc-lookahead": "10",
                 "x264-params": "me=dia:subme=1"}
     if fmt.video_codec == "libvpx-vp9":  # constant quality; realtime speed settings
@@ -107,8 +109,9 @@ class Encoder:
 
     def __init__(self, path: Path, size_wh: tuple[int, int], fps: float, *, container_suffix: str,
                  crf: int = DEFAULT_CRF, preset: str = "veryfast", audio_from: Path | None = None,
-                 shown_as: Path | None = None) -> None:
-        """``shown_as``: the file name messages give (the final name of a partial file)."""
+                 shown_as: Path | None = None, options: dict[str, str] | None = None) -> None:
+        """``shown_as``: the file name messages give (the final name of a partial file);
+        ``options``: the video encoder's, in place of :func:`codec_options` (to compare settings)."""
         self.path, self.name = path, shown_as or path
         self.fmt = FORMATS[container_suffix]
         self.rate = frame_rate(fps)
@@ -122,13 +125,13 @@ class Encoder:
         except (av.FFmpegError, OSError) as exc:
             raise SinkError(f"cannot open {self.name} for writing: {_reason(exc)}") from None
         try:
-            self._video = self._add_video(crf, preset)
+            self._video = self._add_video(options or codec_options(self.fmt, crf, preset))
             self._audio = AudioTrack(self._container, audio_from, self.fmt) if audio_from else None
         except BaseException:
             self._container.close()
             raise
 
-    def _add_video(self, crf: int, preset: str) -> Any:
+    def _add_video(self, options: dict[str, str]) -> Any:
         stream = self._container.add_stream(self.fmt.video_codec, rate=self.rate)
         stream.width, stream.height = self.size_wh
         stream.pix_fmt = self.fmt.pix_fmt
@@ -137,7 +140,7 @@ class Encoder:
         context.gop_size = max(1, round(self.fmt.keyframe_s * self.rate))
         for name, value in _COLOUR_TAGS.items():
             setattr(context, name, value)
-        stream.options = _codec_options(self.fmt, crf, preset)
+        stream.options = options
         return stream
 
     def write(self, frame: np.ndarray) -> None:

@@ -21,7 +21,7 @@ from clips import SHARED_DATA
 from live_nst.bench.peers import WARMUP, interleaved_timings
 from live_nst.bench.speed import STAGES
 
-SECTIONS = ("speed", "render", "adaptive", "flicker", "fidelity", "segmentation", "peers")
+SECTIONS = ("speed", "render", "encode", "adaptive", "flicker", "fidelity", "segmentation", "peers")
 
 
 def _packaged_names() -> list[str]:
@@ -90,16 +90,42 @@ def test_speed_has_fps_latency_and_every_stage(quick_report):
         assert run["provider"].endswith("ExecutionProvider")
 
 
+def _file_section(quick_report, name: str) -> dict | None:
+    """A section that paints a video file; None where it was skipped for want of one
+    (no clip without the measurement data)."""
+    section = quick_report[0]["sections"][name]
+    if section["status"] == "skipped":
+        assert "--clip" in section["note"]
+        return None
+    return section
+
+
 @pytest.mark.slow
 def test_render_and_run_are_timed_side_by_side(quick_report):
-    section = quick_report[0]["sections"]["render"]
-    if section["status"] == "skipped":  # no clip without the measurement data: render needs a file
-        assert "--clip" in section["note"]
+    section = _file_section(quick_report, "render")
+    if section is None:
         return
     assert section["rounds"] and all(r["render_fps"] > 0 and r["run_fps"] > 0 for r in section["rounds"])
     ratios = sorted(r["render_fps"] / r["run_fps"] for r in section["rounds"])
     assert section["ratio"] == pytest.approx(float(np.median(ratios)), abs=1e-3)
     assert section["meets_bar"] == (section["ratio"] >= section["bar"])
+
+
+@pytest.mark.slow
+def test_encode_settings_measured_side_by_side(quick_report):
+    section = _file_section(quick_report, "encode")
+    if section is None:
+        return
+    settings = {s["name"]: s for s in section["settings"]}
+    assert set(settings) == {"veryfast", "live-nst"}
+    assert settings["live-nst"]["options"]["x264-params"] and "x264-params" not in settings["veryfast"]["options"]
+    for setting in settings.values():
+        assert setting["cpu_ms"] > 0 and setting["wall_ms"] > 0 and setting["size_kb"] > 0
+        assert 25 < setting["psnr_db"] < 60
+    assert abs(settings["live-nst"]["psnr_db"] - settings["veryfast"]["psnr_db"]) < 1.5
+    assert section["cpu_saving"] == pytest.approx(1 - settings["live-nst"]["cpu_ms"] / settings["veryfast"]["cpu_ms"],
+                                                  abs=1e-3)
+    assert "| live-nst | crf=23 preset=veryfast" in (quick_report[1] / "report.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
