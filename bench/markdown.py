@@ -132,6 +132,7 @@ def fidelity_table(section: dict) -> str:
     if faces:
         text += "\n\n" + _faces_table(faces, section.get("faces_kept_baseline"))
         text += f"\n\nOn {len(faces['photos_with_a_face'])} held-out portraits with a face."
+        text += _face_body_and_halo(faces, section.get("faces_kept_baseline"))
     return text
 
 
@@ -161,6 +162,32 @@ def _faces_table(faces: dict, baseline: dict | None) -> str:
         headers += ["baseline mean", "baseline worst style"]
     return _table(headers, [[name, *cells(faces, key), *(cells(baseline, key) if baseline else [])]
                             for key, name in paths])
+
+
+def _face_body_and_halo(faces: dict, baseline: dict | None) -> str:
+    """Per style: how much the face is painted against the rest of the person, and the
+    halo along the person's edge, through the live pipeline (the baseline's beside)."""
+    render = faces.get("render", {})
+    if "face_body" not in render:
+        return ""
+    unguarded, theirs = faces.get("render_unguarded", {}), (baseline or {}).get("render", {})
+
+    def cell(entry: dict, key: str, style: str, fmt: str = ".2f") -> str:
+        values = entry.get(key, {})
+        values = values.get("per_style", values) if key == "face_body" else values
+        return _f(values.get(style), fmt)
+
+    rows = [[style, cell(render, "face_body", style), cell(theirs, "face_body", style),
+             cell(unguarded, "face_body", style), _f(render["halo"]["lightness"].get(style), ".1f"),
+             _f(render["halo"]["chroma"].get(style), ".1f")] for style in render["face_body"]["per_style"]]
+    photo = faces.get("photo_halo") or {}
+    rows.append(["the photo", "-", "-", "-", _f(photo.get("lightness"), ".1f"), _f(photo.get("chroma"), ".1f")])
+    return ("\n\n" + _table(["style", "face/body paint", "baseline", "guard off", "halo lightness",
+                               "halo chroma"], rows)
+            + "\n\nFace/body paint: mean |output - photo| in the face box over the same on the rest of the person "
+              "(live pipeline, person styled, background original). Halo: lightness (L) and chroma of the 2 px "
+              "band along MediaPipe's person edge, above the mean of the bands either side; the photo's own is "
+              "the level without a halo.")
 
 
 def _baseline_line(section: dict) -> str:

@@ -18,6 +18,7 @@ faces kept is measured on the held-out half unless told otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from live_nst.bench.look import Halo, face_body_paint, halo
+from live_nst.config import FacesConfig
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +88,17 @@ class LivePainter:
 
     styles_dir: Path
     face_guard: bool = True  # False: the face guard off (what the pipeline was without it)
+    faces: FacesConfig | None = None  # the guard's settings (default: run's)
 
     def paint(self, image: np.ndarray, style: str) -> np.ndarray:
         from live_nst.catalog import StyleCatalog
-        from live_nst.config import FacesConfig, RegionConfig, RunConfig
+        from live_nst.config import RegionConfig, RunConfig
         from live_nst.pipeline import build_pipeline
 
+        faces = dataclasses.replace(self.faces or FacesConfig(), enabled=self.face_guard)
         config = RunConfig(size_wh=(image.shape[1], image.shape[0]), proc_size_wh=LIVE_PIXELS_WH,
                            person=RegionConfig(style), background=RegionConfig("original"), output="null",
-                           faces=FacesConfig(enabled=self.face_guard))
+                           faces=faces)
         pipeline = build_pipeline(config, StyleCatalog([self.styles_dir]))
         try:
             return pipeline.process(image, 0.0)
@@ -101,7 +107,7 @@ class LivePainter:
 
 
 # --- faces kept -----------------------------------------------------------------------
-def _face_kept(detector, photo_faces, painted: np.ndarray) -> bool:
+def face_kept(detector, photo_faces, painted: np.ndarray) -> bool:
     for face in detector.detect(painted):
         x, y, w, h = face.box_xywh
         cx, cy = x + w / 2, y + h / 2
@@ -118,11 +124,49 @@ def _rates(kept: dict[str, list[bool]]) -> dict:
             "worst": per_style[worst] if worst else float("nan"), "worst_style": worst}
 
 
+def _means(values: dict[str, list[float]]) -> dict[str, float]:
+    return {name: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+            for name, v in ((n, np.asarray(vs, np.float64)) for n, vs in values.items())}
+
+
+@dataclass
+class _Looks:
+    """Face/body paint and the halo of one painting path, per style, over the photos."""
+
+    face_body: dict[str, list[float]]
+    halo_lightness: dict[str, list[float]]
+    halo_chroma: dict[str, list[float]]
+
+    @classmethod
+    def over(cls, styles: Sequence[str]) -> _Looks:
+        return cls({name: [] for name in styles}, {name: [] for name in styles}, {name: [] for name in styles})
+
+    def add(self, style: str, photo: np.ndarray, painted: np.ndarray, face: tuple[int, int, int, int],
+            person: np.ndarray) -> None:
+        self.face_body[style].append(face_body_paint(photo, painted, face, person))
+        edge = halo(painted, person)
+        self.halo_lightness[style].append(edge.lightness)
+        self.halo_chroma[style].append(edge.chroma)
+
+    def summary(self) -> dict:
+        face_body = _means(self.face_body)
+        finite = {name: v for name, v in face_body.items() if v == v}
+        worst = min(finite, key=lambda n: finite[n]) if finite else None
+        return {"face_body": {"per_style": face_body, "mean": float(np.mean(list(finite.values()))) if finite
+                              else float("nan"), "worst": finite[worst] if worst else float("nan"),
+                              "worst_style": worst},
+                "halo": {"lightness": _means(self.halo_lightness), "chroma": _means(self.halo_chroma)}}
+
+
 def measure_faces_kept(model_path: Path, photos: Sequence[Path], styles: Sequence[str] | None = None) -> dict:
     """Faces kept by ``model_path``'s styles on ``photos``: network alone, through the
-    pipeline as ``live-nst render`` has it (face guard on) and with the face guard off."""
+    pipeline as ``live-nst render`` has it (face guard on) and with the face guard off;
+    on both pipeline paths also the face/body paint (largest face) and the halo along the
+    person's edge (MediaPipe's person mask of the photo), with the photo's own halo."""
+    from live_nst.config import SegmentationConfig
     from live_nst.faces import FaceDetector
     from live_nst.inference import StyleModel
+    from live_nst.segment import MediaPipeSegmenter, resolve_segmentation_model
 
     model = StyleModel(model_path, "cpu")
     names = [info.name for info in model.styles]
@@ -131,20 +175,33 @@ def measure_faces_kept(model_path: Path, photos: Sequence[Path], styles: Sequenc
     network: dict[str, list[bool]] = {name: [] for name in chosen}
     rendered: dict[str, list[bool]] = {name: [] for name in chosen}
     rendered_unguarded: dict[str, list[bool]] = {name: [] for name in chosen}
+    looks = {"render": _Looks.over(chosen), "render_unguarded": _Looks.over(chosen)}
+    photo_halo: list[Halo] = []
     counted = []
-    with FaceDetector() as detector:
+    segmentation_model = resolve_segmentation_model(SegmentationConfig().model)
+    with FaceDetector() as detector, MediaPipeSegmenter(segmentation_model) as segmenter:
         for photo in photos:
             image = read_rgb(photo, max(LIVE_PIXELS_WH))
             faces = detector.detect(image)
             if not faces:
                 continue
             counted.append(photo.name)
+            segmenter.reset()
+            person = segmenter.segment(image, 0)
+            face = max(faces, key=lambda f: f.box_xywh[2] * f.box_xywh[3]).box_xywh
+            photo_halo.append(halo(image, person))
             for name in chosen:
-                network[name].append(_face_kept(detector, faces, paint_whole_frame(model, image, names.index(name))))
-                rendered[name].append(_face_kept(detector, faces, live.paint(image, name)))
-                rendered_unguarded[name].append(_face_kept(detector, faces, unguarded.paint(image, name)))
+                network[name].append(face_kept(detector, faces, paint_whole_frame(model, image, names.index(name))))
+                for path, painter, kept in (("render", live, rendered), ("render_unguarded", unguarded,
+                                                                          rendered_unguarded)):
+                    painted = painter.paint(image, name)
+                    kept[name].append(face_kept(detector, faces, painted))
+                    looks[path].add(name, image, painted, face, person)
     return {"model": str(model_path), "photos": [p.name for p in photos], "photos_with_a_face": counted,
-            "network": _rates(network), "render": _rates(rendered), "render_unguarded": _rates(rendered_unguarded)}
+            "network": _rates(network), "render": {**_rates(rendered), **looks["render"].summary()},
+            "render_unguarded": {**_rates(rendered_unguarded), **looks["render_unguarded"].summary()},
+            "photo_halo": {"lightness": float(np.mean([h.lightness for h in photo_halo])) if photo_halo else None,
+                           "chroma": float(np.mean([h.chroma for h in photo_halo])) if photo_halo else None}}
 
 
 # --- review sheet ---------------------------------------------------------------------

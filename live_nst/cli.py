@@ -103,6 +103,9 @@ def _add_look_options(parser: argparse.ArgumentParser) -> None:
     look.add_argument("--face-ease", type=number_type(float, 0, 1), metavar="0..1",
                       help=f"share of the style given back to the photo on faces; 0 turns the face guard off "
                            f"(default {d.faces.ease:g})")
+    look.add_argument("--face-detail", type=number_type(float, 0, 1), metavar="0..1",
+                      help=f"how much of the photo's fine lines (eyes, lids, lips) the face guard draws into the "
+                           f"paint on faces; the colours stay painted (default {d.faces.detail:g})")
     _styles_dir_option(look)
     look.add_argument("--crf", type=number_type(int, 0, 51), metavar="0..51",
                       help=f"quality of a video file written: lower is better and larger; 18 looks like the "
@@ -129,6 +132,8 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
             model=args.segmentation_model or config.segmentation.model)
     if args.face_ease is not None:  # 0 turns the face guard off (no detector either)
         changes["faces"] = dataclasses.replace(config.faces, ease=args.face_ease, enabled=args.face_ease > 0)
+    if args.face_detail is not None:
+        changes["faces"] = dataclasses.replace(changes.get("faces", config.faces), detail=args.face_detail)
     for name in ("source", "output", "fps", "virtualcam_backend", "virtualcam_device", "crf"):
         changes[name] = getattr(args, name, None)
     if getattr(args, "size", None):

@@ -147,3 +147,31 @@ def blurred(frame: np.ndarray) -> np.ndarray:
     small = cv2.resize(frame, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), max(1.0, k / 4))
     return cv2.resize(small, frame.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+
+
+DETAIL_SIGMA = 0.01  # of the frame's height: finer than this is "detail" (eyes, lids, lips, nostrils)
+
+
+def carry_detail(painted: np.ndarray, photo: np.ndarray, ease: np.ndarray, floor: float = 0.01) -> np.ndarray:
+    """The face guard's "detail" way: where ``ease`` (H, W or any size, 0..1) is above
+    ``floor``, ``ease`` of the painting's fine lightness detail gives way to the photo's.
+    The paint's colours and broad shading stay, so the face is painted like the rest of
+    the person, while the eyes, mouth and nose keep the lines a face detector (and a
+    viewer) reads a face by. Only the box around the face is touched."""
+    h, w = painted.shape[:2]
+    ease = as_map(ease, (h, w))
+    rows, cols = np.nonzero(ease.max(axis=1) > floor)[0], np.nonzero(ease.max(axis=0) > floor)[0]
+    if rows.size == 0:
+        return painted
+    sigma = max(0.5, DETAIL_SIGMA * h)
+    margin = int(3 * sigma) + 1
+    top, bottom = max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)
+    left, right = max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)
+    box = (slice(top, bottom), slice(left, right))
+    # The lightness detail is linear: the photo's less the painting's is the detail of the difference.
+    gap = (cv2.cvtColor(photo[box], cv2.COLOR_RGB2GRAY).astype(np.float32)
+           - cv2.cvtColor(painted[box], cv2.COLOR_RGB2GRAY).astype(np.float32))
+    detail = (gap - cv2.GaussianBlur(gap, (0, 0), sigma)) * ease[box]
+    out = painted.copy()
+    out[box] = np.clip(painted[box].astype(np.float32) + detail[..., None], 0, 255).astype(np.uint8)
+    return out

@@ -31,6 +31,7 @@ from live_nst.compose import (
     RegionState,
     blend_layers,
     blurred,
+    carry_detail,
     ease_styles,
     look_maps,
 )
@@ -234,7 +235,8 @@ class FramePipeline:
         person, background = self._advance_looks(timestamp)
         blend = self.temporal_on and self.styling_on
         wants_mask = self.segmentation_on and self.segmenter is not None and person != background
-        wants_faces = self.faces is not None and self.styling_on and self.config.faces.ease > 0
+        wants_faces = self.faces is not None and self.styling_on and (self.config.faces.ease > 0
+                                                                      or self.config.faces.detail > 0)
         carry = (wants_mask and self.config.segmentation.every > 1) or (wants_faces and self.config.faces.every > 1)
         # The frame at flow size serves the motion, the mask and the faces: MediaPipe's
         # models see 256x144 or less anyway, and the networks take the mask at 1/4 size.
@@ -247,14 +249,16 @@ class FramePipeline:
         else:
             self.last_mask = self._raw_mask = None
         timer.lap(stages.SEGMENT)
-        ease = None
+        ease = detail = None
         if small is not None and wants_faces and self.faces is not None:
-            ease = self.faces.track(small[0], motion) * np.float32(self.config.faces.ease)
+            head = self.faces.track(small[0], motion)
+            ease = head * np.float32(self.config.faces.ease)
+            detail = head * np.float32(self.config.faces.detail) if self.config.faces.detail > 0 else None
         timer.lap(stages.FACES)
         jobs, fixed_layers = self._plan_layers(proc, mask, person, background, ease)
         timer.lap(stages.PLAN)
         reset, self._history_reset = self._history_reset, False
-        return PreparedFrame(proc, jobs, fixed_layers, motion, blend, reset, timer)
+        return PreparedFrame(proc, jobs, fixed_layers, motion, blend, reset, timer, face_detail=detail)
 
     def paint(self, prepared: PreparedFrame) -> PreparedFrame:
         """The style networks' passes over a prepared frame (kept in ``prepared.layers``).
@@ -277,6 +281,8 @@ class FramePipeline:
             if prepared.reset_history:
                 self.blender.reset()
             composed = blend_layers((prepared.layers or []) + prepared.fixed_layers)
+            if prepared.face_detail is not None:
+                composed = carry_detail(composed, prepared.proc, prepared.face_detail, EASE_FLOOR)
             timer.lap(stages.COMPOSE)
             if prepared.blend:
                 composed = self.blender.apply(composed, prepared.motion)

@@ -64,3 +64,4 @@ class PreparedFrame:
     reset_history: bool  # the blend history ends before this frame
     timer: StageTimer
     layers: list[Layer] | None = None  # the painted layers, once painted
+    face_detail: np.ndarray | None = None  # the face guard's ease, where it carries the photo's detail

@@ -4,7 +4,16 @@ and the blend is the weighted sum."""
 import numpy as np
 import pytest
 
-from live_nst.compose import BLUR, ORIGINAL, RegionLook, blend_layers, blurred, ease_styles, look_maps
+from live_nst.compose import (
+    BLUR,
+    ORIGINAL,
+    RegionLook,
+    blend_layers,
+    blurred,
+    carry_detail,
+    ease_styles,
+    look_maps,
+)
 
 
 def mask():
@@ -67,3 +76,21 @@ def test_easing_moves_each_style_share_to_the_original_and_keeps_the_sum():
     assert eased[BLUR] is maps[BLUR]  # built-in looks are no style: untouched
     assert np.allclose(eased[ORIGINAL], ease * (maps["a"] + maps["b"]))
     assert ease_styles(maps, None) is maps
+
+
+def test_the_face_keeps_the_photos_fine_lines_under_the_paints_colours():
+    rng = np.random.default_rng(3)
+    photo = np.full((180, 320, 3), 150, np.uint8)
+    photo[60:64, 100:140] = 40  # a dark line, like a lid, inside the face
+    photo[60:64, 250:290] = 40  # the same line away from the face
+    painted = (rng.normal(0, 3, (180, 320, 3)) + [60, 90, 200]).clip(0, 255).astype(np.uint8)  # flat blue
+    ease = np.zeros((45, 80), np.float32)
+    ease[10:25, 20:40] = 1.0  # the face, at the flow size
+
+    out = carry_detail(painted, photo, ease)
+    grey = out.astype(np.float32).mean(axis=2)
+    line, skin = grey[60:64, 105:135].mean(), grey[50:56, 105:135].mean()
+    assert skin - line > 30  # the line is drawn into the paint (the paint alone: none)
+    assert np.abs(out[70:90, 90:150].astype(np.float32).mean(axis=(0, 1)) - [60, 90, 200]).max() < 12  # blue stays
+    assert np.array_equal(out[:, 200:], painted[:, 200:])  # nothing away from the face
+    assert np.array_equal(carry_detail(painted, photo, np.zeros_like(ease)), painted)

@@ -133,6 +133,11 @@ def test_faces_config_is_checked_and_read_from_toml_and_the_flag():
         FacesConfig(ease=1.5)
     with pytest.raises(ConfigError, match="faces.every"):
         FacesConfig(every=0)
+    with pytest.raises(ConfigError, match="faces.detail"):
+        FacesConfig(detail=-0.1)
+    assert config_from_dict({"faces": {"detail": 0.5}}).faces.detail == 0.5
+    detailed = _config_from_args(build_parser().parse_args(["run", "--face-ease", "0.3", "--face-detail", "0"])).faces
+    assert detailed == dataclasses.replace(FacesConfig(), ease=0.3, detail=0.0)
     assert config_from_dict({"faces": {"ease": 0.3, "every": 2}}).faces == FacesConfig(ease=0.3, every=2)
     assert _config_from_args(build_parser().parse_args(["run", "--face-ease", "0"])).faces.enabled is False
     flagged = _config_from_args(build_parser().parse_args(["run", "--face-ease", "0.7"])).faces

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from live_nst.bench.picture import (
-    _face_kept,
+    face_kept,
     measure_faces_kept,
     periodic_energy,
     read_rgb,
@@ -46,9 +46,9 @@ def test_a_hatching_raises_the_periodic_energy_far_above_the_photo(portraits):
 def test_a_face_counts_as_kept_only_where_it_was(portraits, detector):
     photo = next(read_rgb(p, 640) for p in portraits[1] if detector.detect(read_rgb(p, 640)))
     faces = detector.detect(photo)
-    assert _face_kept(detector, faces, photo)
-    assert not _face_kept(detector, faces, np.full_like(photo, 128))
-    assert not _face_kept(detector, faces, np.ascontiguousarray(photo[:, ::-1])) or _symmetric(faces, photo)
+    assert face_kept(detector, faces, photo)
+    assert not face_kept(detector, faces, np.full_like(photo, 128))
+    assert not face_kept(detector, faces, np.ascontiguousarray(photo[:, ::-1])) or _symmetric(faces, photo)
 
 
 def _symmetric(faces, photo) -> bool:
@@ -65,6 +65,12 @@ def test_faces_kept_reports_every_style_for_every_path(portraits):
         rates = report[path]["per_style"]
         assert len(rates) == 8 and all(0.0 <= r <= 1.0 for r in rates.values())
         assert report[path]["worst"] == min(rates.values()) <= report[path]["mean"]
+    guarded, unguarded = report["render"]["face_body"], report["render_unguarded"]["face_body"]
+    assert len(guarded["per_style"]) == 8 and all(0 < v < 3 for v in guarded["per_style"].values())
+    assert guarded["mean"] < unguarded["mean"]  # the guard takes paint off the face, not off the body
+    assert set(report["render"]["halo"]["lightness"]) == set(rates)
+    assert all(np.isfinite(v) for v in report["render"]["halo"]["chroma"].values())
+    assert np.isfinite(report["photo_halo"]["lightness"])
 
 
 @pytest.mark.slow  # two models over every style, by every path
