@@ -11,43 +11,15 @@ Tune on the tuning half; the held-out half is for the check afterwards.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from live_nst.bench.look import face_body_paint
-from live_nst.bench.picture import LIVE_PIXELS_WH, LivePainter, face_kept, read_rgb, split_portraits
+from live_nst.bench.picture import LivePainter, Portrait, face_kept, portraits_with_a_face, split_portraits
 from live_nst.catalog import packaged_styles_dir
 from live_nst.config import FacesConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class Portrait:
-    image: np.ndarray
-    faces: list  # the photo's faces (live_nst.faces.Face)
-    person: np.ndarray  # MediaPipe's person mask of the photo
-
-
-def portraits_with_a_face(photos: Sequence[Path], count: int) -> list[Portrait]:
-    """The first ``count`` photos where the face detector finds a face, with their person masks."""
-    from live_nst.config import SegmentationConfig
-    from live_nst.faces import FaceDetector
-    from live_nst.segment import MediaPipeSegmenter, resolve_segmentation_model
-
-    found: list[Portrait] = []
-    with FaceDetector() as detector, \
-            MediaPipeSegmenter(resolve_segmentation_model(SegmentationConfig().model)) as segmenter:
-        for photo in photos:
-            image = read_rgb(photo, max(LIVE_PIXELS_WH))
-            faces = detector.detect(image)
-            if faces:
-                segmenter.reset()
-                found.append(Portrait(image, faces, segmenter.segment(image, 0)))
-            if len(found) >= count:
-                break
-    return found
 
 
 def measure_setting(portraits: Sequence[Portrait], styles: Sequence[str], faces: FacesConfig,
@@ -64,8 +36,7 @@ def measure_setting(portraits: Sequence[Portrait], styles: Sequence[str], faces:
             for portrait in portraits:
                 painted = painter.paint(portrait.image, style)
                 flags.append(face_kept(detector, portrait.faces, painted))
-                largest = max(portrait.faces, key=lambda f: f.box_xywh[2] * f.box_xywh[3]).box_xywh
-                ratios.append(face_body_paint(portrait.image, painted, largest, portrait.person))
+                ratios.append(face_body_paint(portrait.image, painted, portrait.face_box, portrait.person))
             kept[style], paint[style] = float(np.mean(flags)), float(np.nanmean(ratios))
     return {"ease": faces.ease, "detail": faces.detail, "kept": kept, "face_body": paint,
             "kept_mean": float(np.mean(list(kept.values()))), "kept_worst": min(kept.values()),

@@ -170,16 +170,14 @@ def _face_body_and_halo(faces: dict, baseline: dict | None) -> str:
     render = faces.get("render", {})
     if "face_body" not in render:
         return ""
-    unguarded, theirs = faces.get("render_unguarded", {}), (baseline or {}).get("render", {})
+    def face_body(path: dict | None) -> dict:
+        return ((path or {}).get("face_body") or {}).get("per_style", {})
 
-    def cell(entry: dict, key: str, style: str, fmt: str = ".2f") -> str:
-        values = entry.get(key, {})
-        values = values.get("per_style", values) if key == "face_body" else values
-        return _f(values.get(style), fmt)
-
-    rows = [[style, cell(render, "face_body", style), cell(theirs, "face_body", style),
-             cell(unguarded, "face_body", style), _f(render["halo"]["lightness"].get(style), ".1f"),
-             _f(render["halo"]["chroma"].get(style), ".1f")] for style in render["face_body"]["per_style"]]
+    ours, theirs = face_body(render), face_body((baseline or {}).get("render"))
+    unguarded = face_body(faces.get("render_unguarded"))
+    rows = [[style, _f(ours[style], ".2f"), _f(theirs.get(style), ".2f"), _f(unguarded.get(style), ".2f"),
+             _f(render["halo"]["lightness"].get(style), ".1f"), _f(render["halo"]["chroma"].get(style), ".1f")]
+            for style in ours]
     photo = faces.get("photo_halo") or {}
     rows.append(["the photo", "-", "-", "-", _f(photo.get("lightness"), ".1f"), _f(photo.get("chroma"), ".1f")])
     return ("\n\n" + _table(["style", "face/body paint", "baseline", "guard off", "halo lightness",

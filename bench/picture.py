@@ -116,17 +116,56 @@ def face_kept(detector, photo_faces, painted: np.ndarray) -> bool:
     return False
 
 
+def _spread(per_style: dict[str, float]) -> dict:
+    """Per-style values with their mean and worst (lowest) style, NaNs left out."""
+    finite = {name: v for name, v in per_style.items() if v == v}
+    worst = min(finite, key=lambda n: finite[n]) if finite else None
+    return {"per_style": per_style, "mean": float(np.mean(list(finite.values()))) if finite else float("nan"),
+            "worst": finite[worst] if worst else float("nan"), "worst_style": worst}
+
+
 def _rates(kept: dict[str, list[bool]]) -> dict:
-    per_style = {name: float(np.mean(flags)) if flags else float("nan") for name, flags in kept.items()}
-    values = [v for v in per_style.values() if v == v]
-    worst = min(per_style, key=lambda n: per_style[n]) if values else None
-    return {"per_style": per_style, "mean": float(np.mean(values)) if values else float("nan"),
-            "worst": per_style[worst] if worst else float("nan"), "worst_style": worst}
+    return _spread({name: float(np.mean(flags)) if flags else float("nan") for name, flags in kept.items()})
 
 
 def _means(values: dict[str, list[float]]) -> dict[str, float]:
     return {name: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
             for name, v in ((n, np.asarray(vs, np.float64)) for n, vs in values.items())}
+
+
+@dataclass(frozen=True)
+class Portrait:
+    """A photo at the live size with what the measures need: its faces and person mask."""
+
+    name: str
+    image: np.ndarray
+    faces: list  # live_nst.faces.Face, as the detector found them in the photo
+    person: np.ndarray  # MediaPipe's person mask of the photo
+
+    @property
+    def face_box(self) -> tuple[int, int, int, int]:
+        """The largest face's box (x, y, w, h)."""
+        return max(self.faces, key=lambda f: f.box_xywh[2] * f.box_xywh[3]).box_xywh
+
+
+def portraits_with_a_face(photos: Sequence[Path], count: int | None = None) -> list[Portrait]:
+    """The photos (the first ``count`` of them) where the face detector finds a face."""
+    from live_nst.config import SegmentationConfig
+    from live_nst.faces import FaceDetector
+    from live_nst.segment import MediaPipeSegmenter, resolve_segmentation_model
+
+    found: list[Portrait] = []
+    segmentation_model = resolve_segmentation_model(SegmentationConfig().model)
+    with FaceDetector() as detector, MediaPipeSegmenter(segmentation_model) as segmenter:
+        for photo in photos:
+            if count is not None and len(found) >= count:
+                break
+            image = read_rgb(photo, max(LIVE_PIXELS_WH))
+            faces = detector.detect(image)
+            if faces:
+                segmenter.reset()
+                found.append(Portrait(photo.name, image, faces, segmenter.segment(image, 0)))
+    return found
 
 
 @dataclass
@@ -141,20 +180,14 @@ class _Looks:
     def over(cls, styles: Sequence[str]) -> _Looks:
         return cls({name: [] for name in styles}, {name: [] for name in styles}, {name: [] for name in styles})
 
-    def add(self, style: str, photo: np.ndarray, painted: np.ndarray, face: tuple[int, int, int, int],
-            person: np.ndarray) -> None:
-        self.face_body[style].append(face_body_paint(photo, painted, face, person))
-        edge = halo(painted, person)
+    def add(self, style: str, portrait: Portrait, painted: np.ndarray) -> None:
+        self.face_body[style].append(face_body_paint(portrait.image, painted, portrait.face_box, portrait.person))
+        edge = halo(painted, portrait.person)
         self.halo_lightness[style].append(edge.lightness)
         self.halo_chroma[style].append(edge.chroma)
 
     def summary(self) -> dict:
-        face_body = _means(self.face_body)
-        finite = {name: v for name, v in face_body.items() if v == v}
-        worst = min(finite, key=lambda n: finite[n]) if finite else None
-        return {"face_body": {"per_style": face_body, "mean": float(np.mean(list(finite.values()))) if finite
-                              else float("nan"), "worst": finite[worst] if worst else float("nan"),
-                              "worst_style": worst},
+        return {"face_body": _spread(_means(self.face_body)),
                 "halo": {"lightness": _means(self.halo_lightness), "chroma": _means(self.halo_chroma)}}
 
 
@@ -163,10 +196,8 @@ def measure_faces_kept(model_path: Path, photos: Sequence[Path], styles: Sequenc
     pipeline as ``live-nst render`` has it (face guard on) and with the face guard off;
     on both pipeline paths also the face/body paint (largest face) and the halo along the
     person's edge (MediaPipe's person mask of the photo), with the photo's own halo."""
-    from live_nst.config import SegmentationConfig
     from live_nst.faces import FaceDetector
     from live_nst.inference import StyleModel
-    from live_nst.segment import MediaPipeSegmenter, resolve_segmentation_model
 
     model = StyleModel(model_path, "cpu")
     names = [info.name for info in model.styles]
@@ -176,28 +207,20 @@ def measure_faces_kept(model_path: Path, photos: Sequence[Path], styles: Sequenc
     rendered: dict[str, list[bool]] = {name: [] for name in chosen}
     rendered_unguarded: dict[str, list[bool]] = {name: [] for name in chosen}
     looks = {"render": _Looks.over(chosen), "render_unguarded": _Looks.over(chosen)}
-    photo_halo: list[Halo] = []
-    counted = []
-    segmentation_model = resolve_segmentation_model(SegmentationConfig().model)
-    with FaceDetector() as detector, MediaPipeSegmenter(segmentation_model) as segmenter:
-        for photo in photos:
-            image = read_rgb(photo, max(LIVE_PIXELS_WH))
-            faces = detector.detect(image)
-            if not faces:
-                continue
-            counted.append(photo.name)
-            segmenter.reset()
-            person = segmenter.segment(image, 0)
-            face = max(faces, key=lambda f: f.box_xywh[2] * f.box_xywh[3]).box_xywh
-            photo_halo.append(halo(image, person))
+    portraits = portraits_with_a_face(photos)
+    photo_halo: list[Halo] = [halo(portrait.image, portrait.person) for portrait in portraits]
+    with FaceDetector() as detector:
+        for portrait in portraits:
+            image, faces = portrait.image, portrait.faces
             for name in chosen:
                 network[name].append(face_kept(detector, faces, paint_whole_frame(model, image, names.index(name))))
                 for path, painter, kept in (("render", live, rendered), ("render_unguarded", unguarded,
                                                                           rendered_unguarded)):
                     painted = painter.paint(image, name)
                     kept[name].append(face_kept(detector, faces, painted))
-                    looks[path].add(name, image, painted, face, person)
-    return {"model": str(model_path), "photos": [p.name for p in photos], "photos_with_a_face": counted,
+                    looks[path].add(name, portrait, painted)
+    return {"model": str(model_path), "photos": [p.name for p in photos],
+            "photos_with_a_face": [portrait.name for portrait in portraits],
             "network": _rates(network), "render": {**_rates(rendered), **looks["render"].summary()},
             "render_unguarded": {**_rates(rendered_unguarded), **looks["render_unguarded"].summary()},
             "photo_halo": {"lightness": float(np.mean([h.lightness for h in photo_halo])) if photo_halo else None,

@@ -158,20 +158,20 @@ def carry_detail(painted: np.ndarray, photo: np.ndarray, ease: np.ndarray, floor
     The paint's colours and broad shading stay, so the face is painted like the rest of
     the person, while the eyes, mouth and nose keep the lines a face detector (and a
     viewer) reads a face by. Only the box around the face is touched."""
-    h, w = painted.shape[:2]
-    ease = as_map(ease, (h, w))
+    # The face's box is found on ``ease`` at its own (flow) size: no face, no work.
     rows, cols = np.nonzero(ease.max(axis=1) > floor)[0], np.nonzero(ease.max(axis=0) > floor)[0]
     if rows.size == 0:
         return painted
+    (h, w), (eh, ew) = painted.shape[:2], ease.shape
     sigma = max(0.5, DETAIL_SIGMA * h)
     margin = int(3 * sigma) + 1
-    top, bottom = max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)
-    left, right = max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)
+    top, bottom = max(0, rows[0] * h // eh - margin), min(h, -(-(rows[-1] + 1) * h // eh) + margin)
+    left, right = max(0, cols[0] * w // ew - margin), min(w, -(-(cols[-1] + 1) * w // ew) + margin)
     box = (slice(top, bottom), slice(left, right))
     # The lightness detail is linear: the photo's less the painting's is the detail of the difference.
-    gap = (cv2.cvtColor(photo[box], cv2.COLOR_RGB2GRAY).astype(np.float32)
-           - cv2.cvtColor(painted[box], cv2.COLOR_RGB2GRAY).astype(np.float32))
-    detail = (gap - cv2.GaussianBlur(gap, (0, 0), sigma)) * ease[box]
+    gap = cv2.subtract(cv2.cvtColor(photo[box], cv2.COLOR_RGB2GRAY), cv2.cvtColor(painted[box], cv2.COLOR_RGB2GRAY),
+                       dtype=cv2.CV_32F)
+    detail = cv2.multiply(cv2.subtract(gap, cv2.GaussianBlur(gap, (0, 0), sigma)), as_map(ease, (h, w))[box])
     out = painted.copy()
-    out[box] = np.clip(painted[box].astype(np.float32) + detail[..., None], 0, 255).astype(np.uint8)
+    out[box] = cv2.add(painted[box], cv2.merge([detail] * 3), dtype=cv2.CV_8U)
     return out
